@@ -1,0 +1,23 @@
+// que/detail/mapping.hpp — what a backing hands to a channel handle: a mapped,
+// initialised and validated segment, plus the owner that frees it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "pages.hpp"
+
+namespace que::detail {
+
+struct mapping {
+    void* base = nullptr;          // segment start: the header (128-byte aligned)
+    std::uint64_t bytes = 0;       // bytes mapped (>= header.segment_size)
+    que::page_size pages = que::page_size::standard;  // what actually backs it
+    bool fell_back = false;        // huge pages were asked for but standard pages were used
+    bool created = false;          // this call created (initialised) the segment
+    // Frees or unmaps the memory (and may unlink a shared name) when the last
+    // handle of this process that uses it goes away.
+    std::shared_ptr<void> owner;
+};
+
+} // namespace que::detail

@@ -1,0 +1,100 @@
+// que/errc.hpp — the errors que's setup calls report.
+//
+// Setup calls (make, open, shm_remove) follow the std::filesystem convention:
+// one overload throws std::system_error carrying a que::errc, the other takes a
+// std::error_code& and never throws. The hot path (push/pop and friends) never
+// reports through here: it returns bool / counts and is noexcept.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace que {
+
+enum class errc : int {
+    // 0 is success, as for every std::error_code enum.
+    invalid_name = 1,          // empty, too long, or containing '/'
+    not_found,                 // open mode `open` and no such segment
+    already_exists,            // open mode `create` and the name is taken
+    permission_denied,         // the segment or mount exists but we may not open it
+    bad_magic,                 // the segment is not a que segment (or is garbage)
+    unsupported_version,       // a que segment of a format version we do not speak
+    wrong_kind,                // spsc joined as spmc or the reverse
+    wrong_element_size,        // sizeof(T) differs from the creator's
+    wrong_element_alignment,   // alignof(T) differs from the creator's
+    wrong_capacity,            // N differs from the creator's
+    wrong_type_tag,            // same size/alignment, different type
+    truncated_segment,         // the file is smaller than its header says
+    corrupt_segment,           // header fields inconsistent with each other
+    not_ready,                 // creator did not finish initialising in time
+    no_huge_pages,             // the kernel's huge page pool could not back the mapping
+    hugetlbfs_not_mounted,     // no hugetlbfs of the requested page size at the path
+    out_of_memory,             // allocation or mapping failed for lack of memory
+    role_taken,                // another live producer/consumer holds this side
+    system_failure,            // an unexpected system call failure (see message)
+};
+
+namespace detail {
+
+class error_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "que"; }
+
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+        case errc::invalid_name:
+            return "invalid channel name (must be 1-200 characters, no '/')";
+        case errc::not_found: return "no such shared channel";
+        case errc::already_exists: return "a shared channel of that name already exists";
+        case errc::permission_denied: return "permission denied opening the shared channel";
+        case errc::bad_magic: return "not a que segment (bad magic)";
+        case errc::unsupported_version: return "unsupported que segment format version";
+        case errc::wrong_kind: return "channel kind mismatch (spsc vs spmc)";
+        case errc::wrong_element_size: return "element size mismatch";
+        case errc::wrong_element_alignment: return "element alignment mismatch";
+        case errc::wrong_capacity: return "capacity mismatch";
+        case errc::wrong_type_tag: return "element type tag mismatch";
+        case errc::truncated_segment: return "shared segment is smaller than its layout requires";
+        case errc::corrupt_segment: return "shared segment header is inconsistent";
+        case errc::not_ready: return "shared channel was not initialised in time";
+        case errc::no_huge_pages: return "no huge pages available (reserve some: scripts/hp.sh, scripts/gp.sh)";
+        case errc::hugetlbfs_not_mounted:
+            return "hugetlbfs of that page size is not mounted (scripts/mount_huge_and_gigantic.sh)";
+        case errc::out_of_memory: return "out of memory";
+        case errc::role_taken: return "another live process already holds this side of the channel";
+        case errc::system_failure: return "unexpected system call failure";
+        }
+        return "unknown que error";
+    }
+
+    // Let callers compare against portable conditions, e.g.
+    // `ec == std::errc::permission_denied`.
+    std::error_condition default_error_condition(int ev) const noexcept override {
+        switch (static_cast<errc>(ev)) {
+        case errc::permission_denied: return std::errc::permission_denied;
+        case errc::not_found: return std::errc::no_such_file_or_directory;
+        case errc::already_exists: return std::errc::file_exists;
+        case errc::invalid_name: return std::errc::invalid_argument;
+        case errc::out_of_memory:
+        case errc::no_huge_pages: return std::errc::not_enough_memory;
+        case errc::not_ready: return std::errc::timed_out;
+        default: return {ev, *this};
+        }
+    }
+};
+
+} // namespace detail
+
+inline const std::error_category& error_category() noexcept {
+    static const detail::error_category category;
+    return category;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+} // namespace que
+
+template <>
+struct std::is_error_code_enum<que::errc> : std::true_type {};

@@ -1,0 +1,5 @@
+// que/que.hpp — everything: both channel kinds and every backing.
+#pragma once
+
+#include "errc.hpp"
+#include "spsc.hpp"
