@@ -45,6 +45,8 @@
  * Broken variants (spin must report an assertion violation):
  *   -DBROKEN_NO_RECHECK          consumer accepts without re-checking seq
  *   -DBROKEN_PAYLOAD_BEFORE_ODD  producer writes payload before marking odd
+ *   -DBROKEN_MISSED_COUNT        lapped consumer adds 1 to missed instead of
+ *                                (new_r - r)/k (end-of-run accounting must fail)
  */
 
 #ifndef N
@@ -112,7 +114,7 @@ proctype consumer(byte k; byte o)
 
   do
   :: atomic {
-       done_before = pdone;      /* producer finished before our seq load? */
+       done_before = pdone;      /* ghost: producer finished before our seq load? */
        q1 = seq[r % N]           /* load_acquire(seq) */
      };
      if
@@ -131,7 +133,8 @@ proctype consumer(byte k; byte o)
              assert(r > last && r % k == o);  /* strictly increasing, own shard */
              last = r;
              received++;
-             r = r + k
+             r = r + k;
+             q1 = 0; q2 = 0; c0 = 0; c1 = 0; done_before = false
            }
         :: else -> goto lapped
         fi
@@ -140,7 +143,8 @@ proctype consumer(byte k; byte o)
         :: done_before ->
            assert(r >= P);       /* drained: nothing left behind */
            break
-        :: else -> skip          /* try_pop returns empty; retry */
+        :: else ->               /* try_pop returns empty; retry */
+           q1 = 0
         fi
      :: q1 > 2 * r + 2 ->
 lapped:
@@ -150,8 +154,13 @@ lapped:
           if :: target < r + k -> target = r + k :: else fi;
           target = target + (o + k - target % k) % k;   /* round up to == o mod k */
           assert(target % k == o && target > r);
+#ifndef BROKEN_MISSED_COUNT
           missed = missed + (target - r) / k;
-          r = target
+#else
+          missed = missed + 1;     /* BUG: counts one loss per lap, not per index */
+#endif
+          r = target;
+          W = 0; target = 0; q1 = 0; q2 = 0; c0 = 0; c1 = 0; done_before = false
         }
      fi
   od;

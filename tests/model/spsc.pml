@@ -40,6 +40,10 @@
  * Broken variants (spin must report an assertion violation):
  *   -DBROKEN_PUBLISH_BEFORE_WRITE   producer publishes write before the slot store
  *   -DBROKEN_RELEASE_BEFORE_READ    consumer publishes read before copying out
+ * Broken liveness variant (pan -a -f must report an acceptance cycle):
+ *   -DBROKEN_STALE_CACHE            producer never refreshes its cached read
+ *                                   index: no safety violation, but it spins
+ *                                   forever once the ring looks full.
  */
 
 #ifndef N
@@ -78,7 +82,11 @@ active proctype producer()
        avail = N - (w - cr);
        if
        :: avail < want ->
+#ifndef BROKEN_STALE_CACHE
           cr = read;                        /* load_acquire(read): one step */
+#else
+          skip;                             /* BUG: never refresh cached read */
+#endif
           avail = N - (w - cr)
        :: else
        fi;
