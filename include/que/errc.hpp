@@ -43,7 +43,7 @@ public:
     std::string message(int ev) const override {
         switch (static_cast<errc>(ev)) {
         case errc::invalid_name:
-            return "invalid channel name (must be 1-200 characters, no '/')";
+            return "invalid channel name (must be 1-200 characters, no '/' or NUL, not '.' or '..')";
         case errc::not_found: return "no such shared channel";
         case errc::already_exists: return "a shared channel of that name already exists";
         case errc::permission_denied: return "permission denied opening the shared channel";
