@@ -2,4 +2,5 @@
 #pragma once
 
 #include "errc.hpp"
+#include "spmc.hpp"
 #include "spsc.hpp"

@@ -22,10 +22,6 @@
 #include <que/spmc.hpp>
 #include <que/spsc.hpp>
 
-#ifndef QUE_FUZZ_SPMC_TRY_POP
-#define QUE_FUZZ_SPMC_TRY_POP 0
-#endif
-
 namespace que_fuzz {
 
 // 16 bytes: not a power of two multiple of the slot alignment games the
@@ -164,16 +160,13 @@ inline void exercise(spmc_consumer& rx) {
         else QUE_FUZZ_CHECK(rx.next_index() != before, before);  // ok or lapped: moved on
         QUE_FUZZ_CHECK(rx.next_index() % rx.stride() == rx.offset(), rx.next_index(), rx.stride());
     }
-#if QUE_FUZZ_SPMC_TRY_POP
-    // try_pop retries while lapped. Off by default: one slot whose sequence
-    // word is 2^64-1 (tests/fuzz/findings/spmc-try-pop-hang) makes every
-    // retry "lapped" by one index, so the call does not return (reported;
-    // build with -DQUE_FUZZ_SPMC_TRY_POP=1 to check a fix).
+    // try_pop retries while lapped; it must still return on hostile sequence
+    // words (tests/fuzz/findings/spmc-try-pop-hang: one slot at 2^64-1 once
+    // made every retry "lapped" by one index, forever).
     for (int i = 0; i < 4; ++i) (void)rx.try_pop(m);
     msg out[capacity + 3];
     QUE_FUZZ_CHECK(rx.try_pop(std::span<msg>(out)) <= capacity + 3);
     (void)rx.try_pop();
-#endif
 }
 
 inline void exercise(spmc_producer& tx) {

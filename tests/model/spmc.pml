@@ -150,6 +150,13 @@ proctype consumer(byte k; byte o)
 lapped:
         atomic {
           W = write;             /* load_acquire(write) */
+          /* the implementation's addition: the seq value that proved the lap
+             (q2 when the re-check failed, else q1) shows the producer reached
+             index (q-1)/2; newest = max(write, that) */
+          if
+          :: q2 > q1 -> if :: (q2 - 1) / 2 > W -> W = (q2 - 1) / 2 :: else fi
+          :: else -> if :: (q1 - 1) / 2 > W -> W = (q1 - 1) / 2 :: else fi
+          fi;
           target = W - N + 1 + HEADROOM;
           if :: target < r + k -> target = r + k :: else fi;
           target = target + (o + k - target % k) % k;   /* round up to == o mod k */

@@ -1,0 +1,635 @@
+// que/spmc.hpp — the headless (lossy) single-producer multi-consumer channel.
+//
+//   auto [tx, rx] = que::spmc::make<Tick, 4096>();          // producer + a first consumer
+//   auto rx2 = tx.subscribe({.stride = 2, .offset = 1});     // more consumers (any backing)
+//   auto rx3 = que::spmc::consumer<Tick, 4096>::open(que::shm{"ticks"}, {.start = que::spmc::start_at::latest});
+//   tx.push(t); tx.push(std::span{batch}); tx.flush();      // never wait
+//   rx.try_pop(t);                  // bool: false only when nothing new (laps are skipped over)
+//   rx.try_pop(std::span{out});     // count
+//   rx.missed();                    // messages skipped because the producer lapped this consumer
+//   auto r = rx.read(t);            // one step, each lap reported: r.status ok/empty/lapped, r.skipped
+//
+// Contract:
+//  - One producer, any number of consumers, in any threads or processes
+//    (backing que::shm). Each handle is move-only and not thread-safe; give
+//    every consumer thread its own consumer handle (subscribe() or open()).
+//    The producer role is claimed in shared memory (pid + start time, as for
+//    spsc): a second producer fails with errc::role_taken while the first one's
+//    process lives; a dead producer's role is taken over.
+//  - The producer never waits: push() always succeeds and overwrites the
+//    oldest message. Consumers never slow it down and never write shared
+//    memory: a consumer's position is private to its handle, so there is no
+//    limit on their number and a dead consumer costs nothing.
+//  - A consumer never returns a torn or overwritten message: every message it
+//    returns is exactly one the producer pushed, in push order. When the
+//    producer laps it (overwrites messages it has not read yet), it skips
+//    forward and counts the skipped messages in missed(). A consumer with
+//    stride 1 that keeps reading until empty after the producer stopped has
+//    received + missed() == messages pushed since its start position, exactly.
+//  - Work splitting: a consumer with options {stride k, offset o} reads only
+//    the indices o, o+k, o+2k, ...; k such consumers with offsets 0..k-1 see
+//    (received or missed) every message exactly once between them, with no
+//    coordination. Stride 1 is broadcast.
+//  - Every hot-path call is noexcept, allocates nothing and makes no system
+//    call. Setup (make/open/subscribe) reports errors as std::error_code, by
+//    exception or, with the std::error_code& overload, without.
+//  - A message is visible to consumers once push() returned. The producer's
+//    published write index (used only to place new consumers and to recover
+//    from a lap) lags by at most publish_interval pushes; flush() publishes it
+//    now.
+//
+// Protocol (a seqlock per slot; tests/model/spmc.pml checks it in Promela):
+//   slot = { u64 seq; u64 payload[words] }, words = ceil(sizeof(T) / 8)
+//   seq == 0         never written
+//   seq == 2x + 1    the producer is writing message index x into this slot
+//   seq == 2x + 2    the slot holds message x, complete
+// Producer, push of index w into slot w & (N-1):
+//   seq = 2w+1 (relaxed); payload words (each a release store);
+//   seq = 2w+2 (release); every publish_interval pushes: write = w+1 (release).
+// Consumer wanting index r:
+//   q1 = seq (acquire)
+//   q1 == 2r+2: copy payload words (each an acquire load) into a local buffer;
+//               q2 = seq (relaxed): equal -> the copy is message r, intact;
+//               different -> lapped (the producer started overwriting)
+//   q1 <  2r+2: not written yet -> empty
+//   q1 >  2r+2: the slot already holds a later lap -> lapped
+//   lapped: newest = max(write, index proven by the seq value seen);
+//           r' = smallest r' >= max(r + k, newest - N + 1 + headroom) with
+//           r' == o (mod k); missed += (r' - r) / k.
+// The payload is copied through std::atomic_ref<std::uint64_t> so that the
+// race a seqlock deliberately runs is not a C++ data race (Boehm, "Can
+// seqlocks get along with programming language memory models?", 2012); on
+// x86 every one of these accesses is a plain mov. No standalone fence is
+// used: the orderings sit on the accesses themselves (TSan models those, and
+// gcc warns about fences under TSan).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include "backing/heap.hpp"
+#include "backing/hugepages.hpp"
+#include "backing/shm.hpp"
+#include "detail/cpu.hpp"
+#include "detail/element.hpp"
+#include "detail/layout.hpp"
+#include "detail/liveness.hpp"
+#include "detail/mapping.hpp"
+#include "detail/type_tag.hpp"
+
+namespace que::spmc {
+
+template <element T, std::size_t N>
+class producer;
+template <element T, std::size_t N>
+class consumer;
+
+// Where a new consumer starts reading.
+enum class start_at : std::uint8_t {
+    // The oldest message the producer's published write index says is still in
+    // the ring (index 0 on a fresh ring: such a consumer sees everything it is
+    // not lapped on). If the producer already overwrote it, the first read
+    // laps and counts the overwritten messages in missed().
+    oldest,
+    // The next message not yet complete when the consumer is created: it
+    // receives only what is pushed from then on (and missed() counts nothing
+    // from before).
+    latest,
+};
+
+// A consumer's share of the stream: indices offset, offset+stride, ...
+struct options {
+    std::uint64_t stride = 1;  // >= 1; 1 = every message (broadcast)
+    std::uint64_t offset = 0;  // < stride
+    start_at start = start_at::oldest;
+};
+
+// What one consumer::read() did.
+enum class read_status : std::uint8_t {
+    ok,      // `out` holds the next message of this consumer
+    empty,   // the next message is not written yet; `out` untouched
+    lapped,  // the producer overwrote the next message(s): `skipped` were
+             // skipped (and added to missed()); `out` untouched; read again
+};
+
+struct read_result {
+    read_status status;
+    std::uint64_t skipped;  // messages skipped by this call (non-zero only when lapped)
+
+    explicit operator bool() const noexcept { return status == read_status::ok; }
+};
+
+namespace detail {
+
+// u64 words of payload in a slot, and the slot's size: the sequence word,
+// then the payload padded to whole words so every word access is aligned.
+template <class T>
+inline constexpr std::size_t payload_words = (sizeof(T) + 7) / 8;
+template <class T>
+inline constexpr std::size_t slot_size = 8 + 8 * payload_words<T>;
+
+template <class T, std::size_t N>
+constexpr que::detail::channel_spec spec() noexcept {
+    return {que::detail::channel_kind::spmc, sizeof(T), alignof(T), N, type_tag_v<T>, slot_size<T>};
+}
+
+// How often the producer publishes its write index: at most every N/4 pushes
+// (so the published value is always well within one lap of the truth, and a
+// consumer placed from it starts inside the ring), at most every 16 (beyond
+// that the saving is noise: one store to a line that consumers read only
+// when they start or are lapped, so it normally stays in the producer's
+// cache), at least every push for tiny rings.
+template <std::size_t N>
+inline constexpr std::uint64_t publish_interval = std::max<std::uint64_t>(1, std::min<std::uint64_t>(16, N / 4));
+
+// How far past the oldest possibly-intact message a lapped consumer lands:
+// N/8. The producer is by then at least at `newest` and still running, so
+// landing exactly on the oldest slot means being lapped again by its very
+// next push (and paying another trip to the producer's line); an eighth of
+// the ring gives the consumer time to read a few messages first, while
+// giving up only an eighth of what is left. 0 for N < 8 (must stay < N).
+template <std::size_t N>
+inline constexpr std::uint64_t lap_headroom = N / 8;
+
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::required_alignment <= 8);
+
+using word_ref = std::atomic_ref<std::uint64_t>;
+
+// Lets make()/subscribe() build handles without a public constructor.
+struct access {
+    template <class Handle, class... A>
+    static Handle adopt(A&&... a) noexcept {
+        return Handle(std::forward<A>(a)...);
+    }
+    template <class Handle>
+    static bool join(Handle& h) noexcept {
+        return h.join();
+    }
+};
+
+inline std::error_code check(const options& o) noexcept {
+    if (o.stride == 0 || o.offset >= o.stride) return std::make_error_code(std::errc::invalid_argument);
+    return {};
+}
+
+// What both handles share: the mapping and pointers into it.
+template <class T, std::size_t N>
+class endpoint {
+public:
+    static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
+
+    static constexpr std::size_t capacity() noexcept { return N; }
+
+    // False for a moved-from or default-constructed handle, or one whose
+    // error_code open failed.
+    explicit operator bool() const noexcept { return slots_ != nullptr; }
+
+    que::page_size page_size() const noexcept { return map_.pages; }
+    bool fell_back() const noexcept { return map_.fell_back; }
+
+    // A small block of the segment free for the application. Not synchronised by que.
+    std::span<std::byte, que::detail::metadata_size> metadata() const noexcept {
+        return std::span<std::byte, que::detail::metadata_size>(que::detail::metadata_of(map_.base),
+                                                               que::detail::metadata_size);
+    }
+
+    // A new consumer of this ring (the way to add consumers to a process-private
+    // ring; with que::shm, consumer::open works too). Fails with
+    // std::errc::invalid_argument when stride == 0 or offset >= stride.
+    // It only reads this handle's mapping and the shared indices, so another
+    // thread may call it while this handle pushes or pops (not while it is
+    // moved or destroyed): consumers can join a running stream.
+    consumer<T, N> subscribe(const options& opt, std::error_code& ec) const noexcept {
+        ec = check(opt);
+        if (ec || !*this) {
+            if (!ec) ec = std::make_error_code(std::errc::bad_file_descriptor);
+            return {};
+        }
+        return access::adopt<consumer<T, N>>(map_, opt);
+    }
+    consumer<T, N> subscribe(const options& opt = {}) const {
+        return que::detail::throw_on_error("que::spmc::subscribe",
+                                           [&](std::error_code& ec) { return subscribe(opt, ec); });
+    }
+
+protected:
+    static constexpr std::uint64_t mask = N - 1;
+
+    endpoint() = default;
+    explicit endpoint(que::detail::mapping m) noexcept
+        : slots_(que::detail::slots_of(m.base)), prod_(que::detail::producer_of(m.base)), map_(std::move(m)) {}
+    endpoint(endpoint&& o) noexcept
+        : slots_(std::exchange(o.slots_, nullptr)), prod_(std::exchange(o.prod_, nullptr)),
+          map_(std::exchange(o.map_, {})) {}
+    endpoint& operator=(endpoint&& o) noexcept {
+        slots_ = std::exchange(o.slots_, nullptr);
+        prod_ = std::exchange(o.prod_, nullptr);
+        map_ = std::exchange(o.map_, {});
+        return *this;
+    }
+    ~endpoint() = default;
+
+    std::byte* slot(std::uint64_t index) const noexcept { return slots_ + (index & mask) * slot_size<T>; }
+    static word_ref seq_of(std::byte* s) noexcept { return word_ref(*reinterpret_cast<std::uint64_t*>(s)); }
+    static word_ref word_of(std::byte* s, std::size_t i) noexcept {
+        return word_ref(*reinterpret_cast<std::uint64_t*>(s + 8 + 8 * i));
+    }
+
+    // Hot members first.
+    std::byte* slots_ = nullptr;
+    que::detail::producer_block* prod_ = nullptr;
+    que::detail::mapping map_;
+};
+
+} // namespace detail
+
+// The sending end. Only one producer may exist per ring at a time.
+template <element T, std::size_t N>
+class producer : public detail::endpoint<T, N> {
+    using base = detail::endpoint<T, N>;
+    using base::prod_;
+    using base::seq_of;
+    using base::word_of;
+    static constexpr std::size_t words = detail::payload_words<T>;
+    static constexpr std::uint64_t interval = detail::publish_interval<N>;
+
+public:
+    using value_type = T;
+    static constexpr std::uint64_t publish_interval = interval;
+
+    producer() = default;
+    producer(producer&& o) noexcept
+        : base(std::move(o)), write_(o.write_), published_(o.published_), self_(std::exchange(o.self_, 0)) {}
+    producer& operator=(producer&& o) noexcept {
+        if (this != &o) {
+            leave();
+            base::operator=(std::move(o));
+            write_ = o.write_;
+            published_ = o.published_;
+            self_ = std::exchange(o.self_, 0);
+        }
+        return *this;
+    }
+    producer(const producer&) = delete;
+    producer& operator=(const producer&) = delete;
+    // Publishes the write index (so that consumers that start later place
+    // themselves after everything this producer pushed) and gives up the
+    // producer role.
+    ~producer() { leave(); }
+
+    // Joins (or creates) the ring in `where` as its producer. One producer at
+    // a time: while a live process holds the role, this fails with
+    // errc::role_taken; a dead holder's role is taken over. Joining a ring
+    // that holds messages (e.g. after the previous producer died) continues
+    // after the newest message any slot holds, so indices stay unique.
+    template <backing B>
+    static producer open(const B& where) {
+        return que::detail::throw_on_error("que::spmc::producer::open",
+                                           [&](std::error_code& ec) { return open(where, ec); });
+    }
+    template <backing B>
+    static producer open(const B& where, std::error_code& ec) {
+        que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
+        if (ec) return {};
+        producer p(std::move(m));
+        if (!p.join()) {
+            ec = errc::role_taken;
+            return {};
+        }
+        return p;
+    }
+
+    // Writes `value` as the next message, overwriting the oldest. Never waits.
+    void push(const T& value) noexcept {
+        write_one(value);
+        if (write_ - published_ >= interval) publish();
+    }
+
+    // Writes `items` in order, then publishes the write index once (and every
+    // publish_interval messages on the way, for long batches).
+    void push(std::span<const T> items) noexcept {
+        for (const T& v : items) {
+            write_one(v);
+            if (write_ - published_ >= interval) publish();
+        }
+        if (write_ != published_) publish();
+    }
+
+    // Publishes the write index now (push() does it every publish_interval).
+    void flush() noexcept {
+        if (self_ != 0 && write_ != published_) publish();
+    }
+
+    // Messages pushed so far: the index the next push gets.
+    std::uint64_t pushed() const noexcept { return write_; }
+
+private:
+    friend struct detail::access;
+
+    explicit producer(que::detail::mapping m) noexcept : base(std::move(m)) {}
+
+    // Takes the producer role (false: a live process holds it; then nothing
+    // in shared memory has been written), then finds where to continue.
+    bool join() noexcept {
+        if (!que::detail::claim_role(prod_->pid, prod_->start_time)) return false;
+        self_ = que::detail::self_pid();
+        // Continue after whatever the ring already holds. Acquire on write
+        // (pairs with a previous producer's release) and on each seq: we are
+        // about to overwrite those slots, so the previous writes to them must
+        // be ordered before ours. A slot left odd by a producer that died
+        // mid-write yields that index again (seq / 2): its consumers are still
+        // waiting for it, and now get a complete message under it. Values come
+        // from shared memory and may be garbage: they can only move the start
+        // index, every slot access stays masked.
+        std::uint64_t next = prod_->write.load(std::memory_order_acquire);
+        for (std::uint64_t i = 0; i < N; ++i)
+            next = std::max(next, seq_of(this->slot(i)).load(std::memory_order_acquire) / 2);
+        write_ = published_ = next;
+        if (next != prod_->write.load(std::memory_order_relaxed)) publish();
+        return true;
+    }
+
+    // Publish what we pushed and give the role back; only in the process that
+    // took it (a forked child's inherited copy must not touch the parent's).
+    void leave() noexcept {
+        if (self_ == 0) return;
+        if (self_ == que::detail::self_pid()) {
+            flush();
+            que::detail::release_role(prod_->pid, self_);
+        }
+        self_ = 0;
+    }
+
+    void write_one(const T& value) noexcept {
+        std::byte* s = this->slot(write_);
+        const auto* src = reinterpret_cast<const unsigned char*>(&value);
+        // relaxed: what orders this mark before the payload is the release on
+        // each payload store below (a release store keeps every earlier write
+        // before it). A consumer whose payload load sees a new word therefore
+        // also sees this odd mark (or later) when it re-reads seq, and drops
+        // the copy. Stores to one seq word are seen in the order we made them
+        // (coherence), so no consumer sees this mark before the previous
+        // message's even value.
+        seq_of(s).store(2 * write_ + 1, std::memory_order_relaxed);
+        for (std::size_t i = 0; i < words; ++i) {
+            std::uint64_t w = 0;  // the last word is zero-padded: no stale bytes in shared memory
+            std::memcpy(&w, src + 8 * i, std::min<std::size_t>(8, sizeof(T) - 8 * i));
+            // release: see above. On x86 (TSO) a plain mov, like relaxed.
+            word_of(s, i).store(w, std::memory_order_release);
+        }
+        // release: the payload is complete before any consumer can see 2w+2
+        // (pairs with the consumer's acquire load of seq).
+        seq_of(s).store(2 * write_ + 2, std::memory_order_release);
+        ++write_;
+    }
+
+    void publish() noexcept {
+        // release: every slot below write_ is complete before a consumer that
+        // read this value looks at them (pairs with the acquire in
+        // consumer::jump and the start-position code), so a consumer placed
+        // from it never sees "empty" for a message below it.
+        prod_->write.store(write_, std::memory_order_release);
+        published_ = write_;
+    }
+
+    std::uint64_t write_ = 0;      // private: index of the next push
+    std::uint64_t published_ = 0;  // private: last value stored to prod_->write
+    std::uint32_t self_ = 0;       // our pid while we hold the producer role, else 0
+};
+
+// A receiving end. Each consumer reads at its own pace with its own private
+// position; use one handle per thread.
+template <element T, std::size_t N>
+class consumer : public detail::endpoint<T, N> {
+    using base = detail::endpoint<T, N>;
+    using base::prod_;
+    using base::seq_of;
+    using base::word_of;
+    static constexpr std::size_t words = detail::payload_words<T>;
+
+public:
+    using value_type = T;
+    static constexpr std::uint64_t lap_headroom = detail::lap_headroom<N>;
+
+    consumer() = default;
+    consumer(consumer&& o) noexcept
+        : base(std::move(o)), next_(o.next_), stride_(o.stride_), offset_(o.offset_), missed_(o.missed_) {}
+    consumer& operator=(consumer&& o) noexcept {
+        if (this != &o) {
+            base::operator=(std::move(o));
+            next_ = o.next_;
+            stride_ = o.stride_;
+            offset_ = o.offset_;
+            missed_ = o.missed_;
+        }
+        return *this;
+    }
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+
+    // Joins (or creates) the ring in `where` as a consumer with `opt`. Invalid
+    // options (stride 0, offset >= stride) fail with std::errc::invalid_argument.
+    template <backing B>
+    static consumer open(const B& where, const options& opt = {}) {
+        return que::detail::throw_on_error("que::spmc::consumer::open",
+                                           [&](std::error_code& ec) { return open(where, opt, ec); });
+    }
+    template <backing B>
+    static consumer open(const B& where, std::error_code& ec) {
+        return open(where, options{}, ec);
+    }
+    template <backing B>
+    static consumer open(const B& where, const options& opt, std::error_code& ec) {
+        ec = detail::check(opt);
+        if (ec) return {};
+        que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
+        if (ec) return {};
+        return consumer(std::move(m), opt);
+    }
+
+    // One step, reporting what happened (see read_status). A lap is reported
+    // by itself: the consumer has moved on, read() again for the message.
+    read_result read(T& out) noexcept { return read_to(&out); }
+
+    // The next message of this consumer into `out`; false (and `out`
+    // untouched) when there is none yet. Laps are skipped over (and counted
+    // in missed()); it returns false only for "empty".
+    //
+    // A call gives up (returns false, as if empty) after max_laps_per_call
+    // laps in a row, so a corrupt segment (seq words claiming ever later
+    // messages) cannot keep it spinning; a genuine producer cannot lap a
+    // consumer that often within one call. Call again.
+    bool try_pop(T& out) noexcept {
+        for (std::uint64_t laps = 0; laps < max_laps_per_call; ++laps) {
+            const read_result r = read_to(&out);
+            if (r.status != read_status::lapped) return r.status == read_status::ok;
+        }
+        return false;
+    }
+
+    std::optional<T> try_pop() noexcept {
+        // Through bytes, so T need not be default-constructible.
+        std::array<unsigned char, sizeof(T)> raw;
+        for (std::uint64_t laps = 0; laps < max_laps_per_call; ++laps) {
+            const read_result r = read_to(raw.data());
+            if (r.status == read_status::ok) return std::bit_cast<T>(raw);
+            if (r.status == read_status::empty) return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
+    // Up to out.size() messages, in order (laps skipped over and counted);
+    // returns how many were written to the front of `out`.
+    std::size_t try_pop(std::span<T> out) noexcept {
+        std::size_t n = 0;
+        while (n < out.size() && try_pop(out[n])) ++n;
+        return n;
+    }
+
+    // Messages of this consumer's share skipped because the producer lapped it.
+    std::uint64_t missed() const noexcept { return missed_; }
+    // The index this consumer reads next (== offset mod stride). Its private
+    // position: nothing in shared memory records it.
+    std::uint64_t next_index() const noexcept { return next_; }
+    std::uint64_t stride() const noexcept { return stride_; }
+    std::uint64_t offset() const noexcept { return offset_; }
+
+private:
+    friend struct detail::access;
+
+    read_result read_to(void* out) noexcept {
+        std::byte* s = this->slot(next_);
+        const std::uint64_t want = 2 * next_ + 2;
+        // acquire: pairs with the producer's release store of 2r+2, so the
+        // payload of message r is visible to the loads below.
+        const std::uint64_t q1 = seq_of(s).load(std::memory_order_acquire);
+        if (q1 == want) {
+            std::uint64_t buf[words];
+            for (std::size_t i = 0; i < words; ++i) {
+                // acquire: if this load sees a word of a later message, it
+                // synchronises with that word's release store, which the
+                // producer made after marking the slot odd; so the re-read of
+                // seq below sees the odd mark (or later) and we drop the copy.
+                // It also keeps the re-read from moving above the copy.
+                buf[i] = word_of(s, i).load(std::memory_order_acquire);
+            }
+            // relaxed: ordered after the copy by the acquire loads above; all
+            // it must show is whether the producer touched the slot meanwhile.
+            const std::uint64_t q2 = seq_of(s).load(std::memory_order_relaxed);
+            if (q2 == q1) {
+                // Only now form a T, from a buffer known to be message r.
+                std::memcpy(out, buf, sizeof(T));
+                next_ += stride_;
+                return {read_status::ok, 0};
+            }
+            return {read_status::lapped, jump(q2)};
+        }
+        if (q1 < want) return {read_status::empty, 0};  // 0, an older lap, or 2r+1 (being written)
+        return {read_status::lapped, jump(q1)};
+    }
+
+    consumer(que::detail::mapping m, const options& opt) noexcept
+        : base(std::move(m)), stride_(opt.stride), offset_(opt.offset) {
+        // acquire: pairs with the producer's release in publish(): every
+        // message below w is complete and visible to our seq loads.
+        const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
+        std::uint64_t r = 0;
+        if (opt.start == start_at::oldest) {
+            r = w > N ? w - N : 0;
+        } else {
+            // w lags the producer by up to publish_interval pushes: walk the
+            // slots past it that already hold complete messages (at most one
+            // lap), so that "latest" means "not complete yet" exactly.
+            r = w;
+            for (std::uint64_t i = 0; i < N; ++i) {
+                const std::uint64_t q = seq_of(this->slot(r)).load(std::memory_order_acquire);
+                if (q < 2 * r + 2) break;
+                r = std::max(r + 1, q / 2);  // q / 2: one past the index the slot holds
+            }
+        }
+        next_ = round_to_share(r);
+    }
+
+    // The smallest index >= r in this consumer's share (== offset mod stride).
+    std::uint64_t round_to_share(std::uint64_t r) const noexcept {
+        const std::uint64_t m = r % stride_;
+        return r + (offset_ + stride_ - m) % stride_;
+    }
+
+    // Lapped at next_ after seeing seq value `q` (> 2*next_+2, or the changed
+    // re-read): move past what is surely overwritten, count what we skip.
+    std::uint64_t jump(std::uint64_t q) noexcept {
+        // acquire: pairs with publish(); everything below w is then visible,
+        // so if we land below w the landing message reads as available, not
+        // as a spurious "empty".
+        const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
+        // q is odd (2x+1, x being written) or even (2x+2, x complete): either
+        // way the producer has reached x = (q - 1) / 2, so every index up to
+        // x - N is gone. The published w may be older or newer; take the newer.
+        // (w itself may already be being written, hence newest = w, not w-1.)
+        // The seq word comes from the producer's process: believe the index it
+        // proves only within a lap of the published one (push publishes at
+        // least every publish_interval, so a genuine one is never further
+        // ahead). A corrupt word must not fling us 2^63 messages forward.
+        const std::uint64_t proven = q > 0 ? (q - 1) / 2 : 0;
+        const std::uint64_t newest = (proven > w && proven - w <= N) ? proven : w;
+        constexpr std::uint64_t back = N - 1 - lap_headroom;  // newest - back: landing index
+        const std::uint64_t floor = newest > back ? newest - back : 0;
+        const std::uint64_t target = round_to_share(std::max(next_ + stride_, floor));
+        const std::uint64_t skipped = (target - next_) / stride_;
+        missed_ += skipped;
+        next_ = target;
+        return skipped;
+    }
+
+    static constexpr std::uint64_t max_laps_per_call = N + 1;
+
+    std::uint64_t next_ = 0;    // private: next index to read
+    std::uint64_t stride_ = 1;
+    std::uint64_t offset_ = 0;
+    std::uint64_t missed_ = 0;
+};
+
+// Creates a ring in `where` (process-private by default) and returns its
+// producer and a first consumer (options `opt`); add more consumers with
+// subscribe(). With que::shm this creates or joins by name, like open().
+template <element T, std::size_t N, backing B = heap>
+std::pair<producer<T, N>, consumer<T, N>> make(const B& where, const options& opt, std::error_code& ec) {
+    ec = detail::check(opt);
+    if (ec) return {};
+    que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
+    if (ec) return {};
+    que::detail::mapping copy = m;  // both handles own the memory
+    // The producer first: a ring joined with make() may hold messages, and the
+    // consumer's start position is computed from what the producer published.
+    producer<T, N> tx = detail::access::adopt<producer<T, N>>(std::move(m));
+    if (!detail::access::join(tx)) {
+        ec = errc::role_taken;
+        return {};
+    }
+    consumer<T, N> rx = detail::access::adopt<consumer<T, N>>(std::move(copy), opt);
+    return {std::move(tx), std::move(rx)};
+}
+
+template <element T, std::size_t N, backing B = heap>
+std::pair<producer<T, N>, consumer<T, N>> make(const B& where, std::error_code& ec) {
+    return make<T, N>(where, options{}, ec);
+}
+
+template <element T, std::size_t N, backing B = heap>
+std::pair<producer<T, N>, consumer<T, N>> make(const B& where = {}, const options& opt = {}) {
+    return que::detail::throw_on_error("que::spmc::make",
+                                       [&](std::error_code& ec) { return make<T, N>(where, opt, ec); });
+}
+
+} // namespace que::spmc
