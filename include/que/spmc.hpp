@@ -8,6 +8,7 @@
 //   rx.try_pop(std::span{out});     // count
 //   rx.missed();                    // messages skipped because the producer lapped this consumer
 //   auto r = rx.read(t);            // one step, each lap reported: r.status ok/empty/lapped, r.skipped
+//   rx.pop(t); rx.pop_for(t, 5ms);  // wait while empty: que::status ok / timeout / peer_dead
 //
 // Contract:
 //  - One producer, any number of consumers, in any threads or processes
@@ -31,12 +32,25 @@
 //    (received or missed) every message exactly once between them, with no
 //    coordination. Stride 1 is broadcast.
 //  - Every hot-path call is noexcept, allocates nothing and makes no system
-//    call. Setup (make/open/subscribe) reports errors as std::error_code, by
+//    call (pop/pop_for/pop_until do once they have waited a while). Setup (make/open/subscribe) reports errors as std::error_code, by
 //    exception or, with the std::error_code& overload, without.
 //  - A message is visible to consumers once push() returned. The producer's
 //    published write index (used only to place new consumers and to recover
 //    from a lap) lags by at most publish_interval pushes; flush() publishes it
 //    now.
+//  - Waiting (pop, pop_for, pop_until): the producer never wakes anyone (a
+//    wake-up would cost every push a load, and a system call while someone
+//    sleeps), so a waiting consumer polls: it spins (cpu_relax) a little,
+//    yields a few times, then sleeps in futex slices of wait::poll_slice on
+//    producer_block::data_futex (a word no spmc producer bumps: the slice is
+//    a timed sleep), probing between slices. An idle consumer costs ~no CPU;
+//    a message is seen at most ~a slice after it was pushed. It still never
+//    writes shared memory (its waiters count is private, since nobody reads
+//    it). Every wait::sleep::check_every it checks the producer's process
+//    (pid + start time, from claim_role): dead, and nothing left to read ->
+//    status::peer_dead. A producer that left normally (handle destroyed) is
+//    not dead (a new one may take the role): pop keeps waiting; use pop_for.
+//    Laps are skipped as by try_pop (counted in missed()).
 //
 // Protocol (a seqlock per slot; tests/model/spmc.pml checks it in Promela):
 //   slot = { u64 seq; u64 payload[words] }, words = ceil(sizeof(T) / 8)
@@ -68,6 +82,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -85,6 +100,8 @@
 #include "detail/liveness.hpp"
 #include "detail/mapping.hpp"
 #include "detail/type_tag.hpp"
+#include "detail/wait.hpp"
+#include "wait.hpp"
 
 namespace que::spmc {
 
@@ -341,7 +358,10 @@ private:
     // Takes the producer role (false: a live process holds it; then nothing
     // in shared memory has been written), then finds where to continue.
     bool join() noexcept {
-        if (!que::detail::claim_role(prod_->pid, prod_->start_time)) return false;
+        if (!que::detail::claim_role(prod_->pid, prod_->start_time)) {
+            que::detail::keep_name(this->map_);  // a refused handle must not unlink the holder's channel
+            return false;
+        }
         self_ = que::detail::self_pid();
         // Continue after whatever the ring already holds. Acquire on write
         // (pairs with a previous producer's release) and on each seq: we are
@@ -494,6 +514,47 @@ public:
         std::size_t n = 0;
         while (n < out.size() && try_pop(out[n])) ++n;
         return n;
+    }
+
+    // The next message of this consumer into `out`, waiting while there is
+    // none (see "Waiting" above): status::ok, or status::peer_dead once the
+    // producer's process died and nothing is left to read (`out` untouched).
+    // W: how to wait; wait::sleep (spin, yield, then sleep in slices) by
+    // default, wait::spin (spin, then yield forever: lower latency, a busy
+    // core). The handle must be valid (as for try_pop).
+    template <wait_policy W = wait::sleep>
+    status pop(T& out) noexcept {
+        return pop_until<W>(out, std::chrono::steady_clock::time_point::max());
+    }
+
+    // As pop(), giving up with status::timeout after `d` (d <= 0: one try).
+    template <wait_policy W = wait::sleep, class Rep, class Period>
+    status pop_for(T& out, const std::chrono::duration<Rep, Period>& d) noexcept {
+        return pop_until<W>(out, que::detail::deadline_after(d));
+    }
+
+    // As pop(), giving up with status::timeout at `deadline`.
+    template <wait_policy W = wait::sleep>
+    status pop_until(T& out, std::chrono::steady_clock::time_point deadline) noexcept {
+        if (try_pop(out)) return status::ok;  // the common case: no clock read, no set-up
+        // Nobody reads this count (an spmc producer never wakes sleepers), so
+        // it is kept here rather than in data_waiters: a consumer writes no
+        // shared memory even while it sleeps, and one killed asleep leaves
+        // nothing behind. peer_wakes is 0 likewise, so a sleep lasts at most
+        // wait::poll_slice. futex is the shared word: a producer that some
+        // day bumps it (and stores what try_pop loads with seq_cst) would
+        // cut the sleep short.
+        std::atomic<std::uint32_t> private_waiters{0};
+        const std::atomic<std::uint32_t> no_wakes{0};
+        const que::detail::wait_site site{&prod_->data_futex, &private_waiters, nullptr,
+                                          &prod_->pid,        &prod_->start_time, &no_wakes};
+        // The probe ignores the order it is given: the seq_cst re-check only
+        // matters against a producer that wakes sleepers, and ours polls.
+        // try_pop's acquire loads are what orders the message we return.
+        return que::detail::wait_until<W>(
+            site,
+            [&](std::memory_order) noexcept { return try_pop(out) ? status::ok : que::detail::pending; },
+            deadline);
     }
 
     // Messages of this consumer's share skipped because the producer lapped it.

@@ -5,11 +5,25 @@
 //    is move-only and not thread-safe. Producer and consumer may be in
 //    different threads or different processes (backing que::shm).
 //  - Bounded and FIFO with backpressure: the producer never overwrites a slot
-//    the consumer has not released. try_* calls never wait; push/pop spin
-//    while full/empty.
-//  - Every hot-path call is noexcept, allocates nothing and makes no system
-//    call. Setup (make/open) reports errors as que::errc, by exception or,
-//    with the std::error_code& overload, without.
+//    the consumer has not released. try_* calls never wait; push/pop wait
+//    while full/empty, as the handle's wait strategy W says (que/wait.hpp:
+//    wait::spin, the default, spins then yields; wait::sleep may sleep on a
+//    futex in the shared block).
+//  - Every hot-path call is noexcept and allocates nothing; it makes a system
+//    call only when about to sleep or wake a sleeper (wait::sleep), or after
+//    waiting a while, to check the peer is alive. Setup (make/open) reports
+//    errors as que::errc, by exception or, with the std::error_code& overload,
+//    without.
+//  - Ending: the producer's close() (or its destruction) closes the stream:
+//    the consumer still receives everything sent before, then blocking pops
+//    return status::closed (try_pop just says empty). The consumer's close()
+//    (or destruction) tells the producer nobody listens: a push that finds
+//    the ring full returns status::closed instead of waiting. A peer process
+//    that dies without closing (kill -9) is found by a waiting call within
+//    about W::check_every, which then returns status::peer_dead.
+//  - Roles: each side records its pid and process start time in its block
+//    while a handle holds it; opening a side that a live process holds fails
+//    with errc::role_taken, a dead holder's side is taken over.
 //  - A message is visible to the consumer once the call that published it
 //    (try_push, push, batch try_push, commit) has returned; everything
 //    published before the producer died is still delivered, intact.
@@ -30,6 +44,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <array>
+#include <bit>
+#include <chrono>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -37,17 +54,21 @@
 
 #include "backing/heap.hpp"
 #include "backing/hugepages.hpp"
+#include "backing/shm.hpp"
 #include "detail/cpu.hpp"
 #include "detail/element.hpp"
 #include "detail/layout.hpp"
 #include "detail/mapping.hpp"
 #include "detail/type_tag.hpp"
+#include "detail/liveness.hpp"
+#include "detail/wait.hpp"
+#include "wait.hpp"
 
 namespace que::spsc {
 
-template <element T, std::size_t N>
+template <element T, std::size_t N, wait_policy W = wait::spin>
 class producer;
-template <element T, std::size_t N>
+template <element T, std::size_t N, wait_policy W = wait::spin>
 class consumer;
 
 namespace detail {
@@ -62,6 +83,16 @@ struct access {
     template <class Handle>
     static Handle adopt(que::detail::mapping m) noexcept {
         return Handle(std::move(m));
+    }
+    template <class Handle>
+    static bool join(Handle& h) noexcept {
+        return h.join();
+    }
+    // Gives a joined role back without closing the stream (a make() that
+    // failed half-way must not end a live peer's stream).
+    template <class Handle>
+    static void abandon(Handle& h) noexcept {
+        h.leave(false);
     }
 };
 
@@ -123,7 +154,7 @@ protected:
 } // namespace detail
 
 // The sending end. Only one thread may use it at a time.
-template <element T, std::size_t N>
+template <element T, std::size_t N, wait_policy W>
 class producer : public detail::endpoint<T, N> {
     using base = detail::endpoint<T, N>;
     using base::cons_;
@@ -133,21 +164,31 @@ class producer : public detail::endpoint<T, N> {
 
 public:
     using value_type = T;
+    using wait_strategy = W;
 
     producer() = default;
     producer(producer&& o) noexcept
-        : base(std::move(o)), write_(o.write_), cached_read_(o.cached_read_), claimed_(o.claimed_) {}
+        : base(std::move(o)),
+          write_(o.write_),
+          cached_read_(o.cached_read_),
+          claimed_(o.claimed_),
+          self_(std::exchange(o.self_, 0)) {}
     producer& operator=(producer&& o) noexcept {
         if (this != &o) {
+            leave();
             base::operator=(std::move(o));
             write_ = o.write_;
             cached_read_ = o.cached_read_;
             claimed_ = o.claimed_;
+            self_ = std::exchange(o.self_, 0);
         }
         return *this;
     }
     producer(const producer&) = delete;
     producer& operator=(const producer&) = delete;
+
+    // Closes the stream (see close()) and gives up the producer role.
+    ~producer() { leave(); }
 
     // Joins (or creates) the channel in a shared backing as its producer.
     template <backing B>
@@ -159,7 +200,12 @@ public:
     static producer open(const B& where, std::error_code& ec) {
         que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
         if (ec) return {};
-        return producer(std::move(m));
+        producer p(std::move(m));
+        if (!p.join()) {
+            ec = errc::role_taken;
+            return {};
+        }
+        return p;
     }
 
     // Copies `value` into the ring. False, and nothing written, when full.
@@ -170,9 +216,63 @@ public:
         return true;
     }
 
-    // Copies `value` into the ring, spinning while it is full.
-    void push(const T& value) noexcept {
-        while (!try_push(value)) que::detail::cpu_relax();
+    // Copies `value` into the ring, waiting (per W) while it is full.
+    // status::ok once written; status::closed if the ring is full and the
+    // consumer has gone away (closed or destroyed; a ring with room still
+    // accepts the message: check closed() to stop early); status::peer_dead
+    // if the ring is full and the consumer's process died.
+    status push(const T& value) noexcept { return push_until(value, que::detail::wait_clock::time_point::max()); }
+
+    // push, giving up with status::timeout once `timeout` has passed (not
+    // before) and the ring is still full.
+    template <class Rep, class Period>
+    status push_for(const T& value, const std::chrono::duration<Rep, Period>& timeout) noexcept {
+        if (try_push(value)) return status::ok;
+        return push_until(value, que::detail::deadline_after(timeout));
+    }
+
+    status push_until(const T& value, std::chrono::steady_clock::time_point deadline) noexcept {
+        if (free_slots(1) == 0) {
+            const status s = que::detail::wait_until<W>(space_site(), [this](std::memory_order order) noexcept {
+                if (free_slots(1, order) != 0) return status::ok;
+                if (cons_->closed.load(std::memory_order_acquire) != 0 ||
+                    prod_->closed.load(std::memory_order_relaxed) != 0)
+                    return status::closed;
+                return que::detail::pending;
+            }, deadline);
+            if (s != status::ok) return s;
+        }
+        std::memcpy(static_cast<void*>(slots_ + (write_ & mask)), &value, sizeof(T));
+        publish(1);
+        return status::ok;
+    }
+
+    // Ends the stream: the consumer receives what was sent, then sees
+    // status::closed. Wakes a sleeping consumer whatever the strategies.
+    // Pushing after close() is allowed but pointless. The destructor closes;
+    // a producer that opens the channel later reopens the stream.
+    void close() noexcept {
+        if (prod_ == nullptr) return;
+        // seq_cst store, then the unconditional wake: a consumer that read
+        // the futex word before our bump is woken or finds it changed; one
+        // that read it after also sees closed == 1 (the bump is released
+        // after this store). See detail/wait.hpp.
+        prod_->closed.store(1, std::memory_order_seq_cst);
+        que::detail::wake_all(prod_->data_futex);
+    }
+
+    // True once this producer closed or the consumer went away (closed or
+    // destroyed): messages pushed now may never be read.
+    bool closed() const noexcept {
+        return prod_ != nullptr && (cons_->closed.load(std::memory_order_acquire) != 0 ||
+                                    prod_->closed.load(std::memory_order_relaxed) != 0);
+    }
+
+    // Whether a live process holds the consumer side now (system calls: not
+    // for the hot path). False when no consumer has joined, when it left,
+    // and when its process died (pid gone, a zombie, or the pid reused).
+    bool peer_alive() const noexcept {
+        return cons_ != nullptr && que::detail::check_peer(cons_->pid, cons_->start_time) == que::detail::peer_state::alive;
     }
 
     // Copies as many of `items` as fit (in order) and publishes them with one
@@ -227,15 +327,50 @@ private:
         if (write_ - cached_read_ > N) cached_read_ = write_;  // insane peer index: see free_slots
     }
 
+    // Takes the producer role (false: a live process holds it) and resets
+    // the producer's shared state for this session.
+    bool join() noexcept {
+        if (!que::detail::claim_role(prod_->pid, prod_->start_time)) {
+            que::detail::keep_name(this->map_);  // a refused handle must not unlink the holder's channel
+            return false;
+        }
+        self_ = que::detail::self_pid();
+        // We are the only producer: nobody sleeps on space_futex now (a
+        // predecessor killed in its sleep may have left the count at 1, which
+        // would cost the consumer a system call per release).
+        cons_->space_waiters.store(0, std::memory_order_relaxed);
+        prod_->wakes.store(W::sleeps ? 1 : 0, std::memory_order_release);
+        prod_->closed.store(0, std::memory_order_release);  // a new producer reopens the stream
+        return true;
+    }
+
+    // close() and give the role back; only the process that joined does it
+    // (a forked child's inherited copy must not close the parent's stream).
+    void leave(bool close_stream = true) noexcept {
+        if (self_ == 0) return;
+        if (self_ == que::detail::self_pid()) {
+            if (close_stream) close();
+            prod_->wakes.store(0, std::memory_order_relaxed);
+            que::detail::release_role(prod_->pid, self_);
+        }
+        self_ = 0;
+    }
+
+    que::detail::wait_site space_site() const noexcept {
+        return {&cons_->space_futex, &cons_->space_waiters, &prod_->heartbeat,
+                &cons_->pid,         &cons_->start_time,    &cons_->wakes};
+    }
+
     // Free slots, at least `want` if that many exist: re-reads the consumer's
     // index only when the cached copy shows too few.
-    std::uint64_t free_slots(std::uint64_t want) noexcept {
+    std::uint64_t free_slots(std::uint64_t want, std::memory_order order = std::memory_order_acquire) noexcept {
         std::uint64_t free = N - (write_ - cached_read_);
         if (free < want) {
             // acquire: pairs with the consumer's release store of `read`, so
             // its copies out of the slots we are about to overwrite happened
-            // before our writes (no overwrite of an unread message).
-            const std::uint64_t r = cons_->read.load(std::memory_order_acquire);
+            // before our writes (no overwrite of an unread message). seq_cst
+            // for a sleeper's last look before sleeping (detail/wait.hpp).
+            const std::uint64_t r = cons_->read.load(order);
             // The index comes from another process: trust it only if it lies in
             // [write - N, write]. Anything else is a corrupt peer; treating the
             // ring as full keeps every slot access in bounds and loses nothing.
@@ -247,18 +382,29 @@ private:
 
     void publish(std::uint64_t n) noexcept {
         write_ += n;
-        // release: the slot contents written above become visible to a
-        // consumer no later than the index that tells it they are there.
-        prod_->write.store(write_, std::memory_order_release);
+        if constexpr (W::sleeps) {
+            // seq_cst store then seq_cst load of the waiters count: the
+            // StoreLoad order that makes the sleep/wake protocol lose no
+            // wake-up (proof in detail/wait.hpp). seq_cst includes release.
+            prod_->write.store(write_, std::memory_order_seq_cst);
+            que::detail::wake_waiters(prod_->data_futex, prod_->data_waiters);
+        } else {
+            // release: the slot contents written above become visible to a
+            // consumer no later than the index that tells it they are there.
+            // A spinning producer does not look for sleepers: a sleeping
+            // consumer sees our `wakes` == 0 and polls (wait::poll_slice).
+            prod_->write.store(write_, std::memory_order_release);
+        }
     }
 
     std::uint64_t write_ = 0;        // private: next index to write (== published write)
     std::uint64_t cached_read_ = 0;  // private: last seen consumer index
     std::uint64_t claimed_ = 0;      // slots handed out by the last claim()
+    std::uint32_t self_ = 0;         // our pid while we hold the producer role, else 0
 };
 
 // The receiving end. Only one thread may use it at a time.
-template <element T, std::size_t N>
+template <element T, std::size_t N, wait_policy W>
 class consumer : public detail::endpoint<T, N> {
     using base = detail::endpoint<T, N>;
     using base::cons_;
@@ -268,19 +414,26 @@ class consumer : public detail::endpoint<T, N> {
 
 public:
     using value_type = T;
+    using wait_strategy = W;
 
     consumer() = default;
-    consumer(consumer&& o) noexcept : base(std::move(o)), read_(o.read_), cached_write_(o.cached_write_) {}
+    consumer(consumer&& o) noexcept
+        : base(std::move(o)), read_(o.read_), cached_write_(o.cached_write_), self_(std::exchange(o.self_, 0)) {}
     consumer& operator=(consumer&& o) noexcept {
         if (this != &o) {
+            leave();
             base::operator=(std::move(o));
             read_ = o.read_;
             cached_write_ = o.cached_write_;
+            self_ = std::exchange(o.self_, 0);
         }
         return *this;
     }
     consumer(const consumer&) = delete;
     consumer& operator=(const consumer&) = delete;
+
+    // Closes (see close()) and gives up the consumer role.
+    ~consumer() { leave(); }
 
     // Joins (or creates) the channel in a shared backing as its consumer. A
     // consumer that joins a channel already holding messages receives them.
@@ -293,7 +446,12 @@ public:
     static consumer open(const B& where, std::error_code& ec) {
         que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
         if (ec) return {};
-        return consumer(std::move(m));
+        consumer c(std::move(m));
+        if (!c.join()) {
+            ec = errc::role_taken;
+            return {};
+        }
+        return c;
     }
 
     // Copies the oldest message into `out`. False, `out` untouched, when empty.
@@ -311,12 +469,78 @@ public:
         return out;
     }
 
-    // The oldest message, spinning while the ring is empty.
+    // The oldest message, waiting (per W) while the ring is empty. For a
+    // channel that can end, prefer pop(T&): if the stream ends (closed and
+    // drained, or the producer died) this returns a T whose bytes are all
+    // zero, which may be indistinguishable from a message.
     T pop() noexcept {
-        while (available(1) == 0) que::detail::cpu_relax();
+        if (available(1) == 0 && wait_for_data(que::detail::wait_clock::time_point::max()) != status::ok)
+            return std::bit_cast<T>(std::array<std::byte, sizeof(T)>{});
         T out(slots_[read_ & mask]);
         retire(1);
         return out;
+    }
+
+    // Copies the oldest message into `out`, waiting (per W) while the ring is
+    // empty. status::ok with a message; status::closed when the producer
+    // closed and every message it sent has been received (immediately, on a
+    // closed and drained channel); status::peer_dead when the producer's
+    // process died and everything it published has been received. `out` is
+    // untouched unless ok.
+    status pop(T& out) noexcept { return pop_until(out, que::detail::wait_clock::time_point::max()); }
+
+    // pop, giving up with status::timeout once `timeout` has passed (not
+    // before) with the ring still empty.
+    template <class Rep, class Period>
+    status pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) noexcept {
+        if (try_pop(out)) return status::ok;
+        return pop_until(out, que::detail::deadline_after(timeout));
+    }
+
+    // The same, as an optional: empty on timeout, closed or a dead producer
+    // (closed() and peer_alive() tell which).
+    template <class Rep, class Period>
+    std::optional<T> pop_for(const std::chrono::duration<Rep, Period>& timeout) noexcept {
+        if (available(1) == 0 && wait_for_data(que::detail::deadline_after(timeout)) != status::ok)
+            return std::nullopt;
+        std::optional<T> out(slots_[read_ & mask]);
+        retire(1);
+        return out;
+    }
+
+    status pop_until(T& out, std::chrono::steady_clock::time_point deadline) noexcept {
+        if (available(1) == 0) {
+            if (const status s = wait_for_data(deadline); s != status::ok) return s;
+        }
+        std::memcpy(static_cast<void*>(&out), slots_ + (read_ & mask), sizeof(T));
+        retire(1);
+        return status::ok;
+    }
+
+    // Tells the producer nobody will read any more: its push returns
+    // status::closed once the ring is full, and wakes if it sleeps there.
+    // Reading what is left is still allowed; the destructor closes too; a
+    // consumer that opens the channel later reopens it.
+    void close() noexcept {
+        if (cons_ == nullptr) return;
+        // Unconditional wake after the store: see producer::close().
+        cons_->closed.store(1, std::memory_order_seq_cst);
+        que::detail::wake_all(cons_->space_futex);
+    }
+
+    // True once the producer closed the stream (or this consumer closed).
+    // Messages may still be waiting: the stream has ended when closed() and
+    // a following try_pop finds nothing.
+    bool closed() const noexcept {
+        return prod_ != nullptr && (prod_->closed.load(std::memory_order_acquire) != 0 ||
+                                    cons_->closed.load(std::memory_order_relaxed) != 0);
+    }
+
+    // Whether a live process holds the producer side now (system calls: not
+    // for the hot path). False when no producer has joined, when it left,
+    // and when its process died (pid gone, a zombie, or the pid reused).
+    bool peer_alive() const noexcept {
+        return prod_ != nullptr && que::detail::check_peer(prod_->pid, prod_->start_time) == que::detail::peer_state::alive;
     }
 
     // Copies up to out.size() messages (in order), releases them with one
@@ -363,14 +587,62 @@ private:
         if (cached_write_ - read_ > N) cached_write_ = read_;  // insane peer index: see available
     }
 
+    // Takes the consumer role (false: a live process holds it) and resets
+    // the consumer's shared state for this session.
+    bool join() noexcept {
+        if (!que::detail::claim_role(cons_->pid, cons_->start_time)) {
+            que::detail::keep_name(this->map_);  // a refused handle must not unlink the holder's channel
+            return false;
+        }
+        self_ = que::detail::self_pid();
+        // The only consumer: nobody sleeps on data_futex now (see producer::join).
+        prod_->data_waiters.store(0, std::memory_order_relaxed);
+        cons_->wakes.store(W::sleeps ? 1 : 0, std::memory_order_release);
+        cons_->closed.store(0, std::memory_order_release);
+        return true;
+    }
+
+    // close() and give the role back, in the process that joined only.
+    void leave(bool close_stream = true) noexcept {
+        if (self_ == 0) return;
+        if (self_ == que::detail::self_pid()) {
+            if (close_stream) close();
+            cons_->wakes.store(0, std::memory_order_relaxed);
+            que::detail::release_role(cons_->pid, self_);
+        }
+        self_ = 0;
+    }
+
+    que::detail::wait_site data_site() const noexcept {
+        return {&prod_->data_futex, &prod_->data_waiters, &cons_->heartbeat,
+                &prod_->pid,        &prod_->start_time,   &prod_->wakes};
+    }
+
+    // Waits until a message is available (ok), the stream ended (closed,
+    // peer_dead) or the deadline passed (timeout).
+    status wait_for_data(que::detail::wait_clock::time_point deadline) noexcept {
+        return que::detail::wait_until<W>(data_site(), [this](std::memory_order order) noexcept {
+            if (available(1, order) != 0) return status::ok;
+            if (prod_->closed.load(std::memory_order_acquire) != 0 ||
+                cons_->closed.load(std::memory_order_relaxed) != 0) {
+                // The producer stored `closed` after its last publication, and
+                // we loaded it with acquire: one more look sees everything it
+                // sent, so "closed" is reported only once drained.
+                return available(1) != 0 ? status::ok : status::closed;
+            }
+            return que::detail::pending;
+        }, deadline);
+    }
+
     // Published, unread messages, at least `want` if that many exist:
     // re-reads the producer's index only when the cached copy shows too few.
-    std::uint64_t available(std::uint64_t want) noexcept {
+    std::uint64_t available(std::uint64_t want, std::memory_order order = std::memory_order_acquire) noexcept {
         std::uint64_t avail = cached_write_ - read_;
         if (avail < want) {
             // acquire: pairs with the producer's release store of `write`, so
             // the slot contents it published are visible before we read them.
-            const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
+            // seq_cst for a sleeper's last look before sleeping (detail/wait.hpp).
+            const std::uint64_t w = prod_->write.load(order);
             // Trust the other process's index only within [read, read + N]; a
             // corrupt one reads as "nothing new", keeping every access in bounds.
             if (w - read_ <= N) cached_write_ = w;
@@ -381,30 +653,48 @@ private:
 
     void retire(std::uint64_t n) noexcept {
         read_ += n;
-        // release: our copies out of these slots are complete before the
-        // producer can see them as free and overwrite them.
-        cons_->read.store(read_, std::memory_order_release);
+        if constexpr (W::sleeps) {
+            // seq_cst store, then the waiters load: see producer::publish.
+            cons_->read.store(read_, std::memory_order_seq_cst);
+            que::detail::wake_waiters(cons_->space_futex, cons_->space_waiters);
+        } else {
+            // release: our copies out of these slots are complete before the
+            // producer can see them as free and overwrite them.
+            cons_->read.store(read_, std::memory_order_release);
+        }
     }
 
     std::uint64_t read_ = 0;          // private: next index to read (== published read)
     std::uint64_t cached_write_ = 0;  // private: last seen producer index
+    std::uint32_t self_ = 0;          // our pid while we hold the consumer role, else 0
 };
 
 // Creates a channel in `where` (process-private by default) and returns both
 // ends. With que::shm this creates or joins by name, like open().
-template <element T, std::size_t N, backing B = heap>
-std::pair<producer<T, N>, consumer<T, N>> make(const B& where, std::error_code& ec) {
+// W is both ends' wait strategy (que/wait.hpp): make<Msg, 4096, que::wait::sleep>().
+template <element T, std::size_t N, wait_policy W = wait::spin, backing B = heap>
+std::pair<producer<T, N, W>, consumer<T, N, W>> make(const B& where, std::error_code& ec) {
     que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
     if (ec) return {};
     que::detail::mapping copy = m;  // both handles own the memory
-    return {detail::access::adopt<producer<T, N>>(std::move(m)),
-            detail::access::adopt<consumer<T, N>>(std::move(copy))};
+    std::pair<producer<T, N, W>, consumer<T, N, W>> ends{detail::access::adopt<producer<T, N, W>>(std::move(m)),
+                                                         detail::access::adopt<consumer<T, N, W>>(std::move(copy))};
+    if (!detail::access::join(ends.first)) {
+        ec = errc::role_taken;
+        return {};
+    }
+    if (!detail::access::join(ends.second)) {
+        detail::access::abandon(ends.first);
+        ec = errc::role_taken;
+        return {};
+    }
+    return ends;
 }
 
-template <element T, std::size_t N, backing B = heap>
-std::pair<producer<T, N>, consumer<T, N>> make(const B& where = {}) {
+template <element T, std::size_t N, wait_policy W = wait::spin, backing B = heap>
+std::pair<producer<T, N, W>, consumer<T, N, W>> make(const B& where = {}) {
     return que::detail::throw_on_error("que::spsc::make",
-                                       [&](std::error_code& ec) { return make<T, N>(where, ec); });
+                                       [&](std::error_code& ec) { return make<T, N, W>(where, ec); });
 }
 
 } // namespace que::spsc

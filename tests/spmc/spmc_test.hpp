@@ -28,7 +28,7 @@ struct indexed {
 
     static constexpr std::uint64_t check_of(std::uint64_t i) noexcept { return que_test::mix64(i) ^ 0x5a5a5a5a5a5a5a5aull; }
     static indexed make(std::uint64_t i) noexcept {
-        indexed m;
+        indexed m{};
         for (std::size_t k = 0; k + 1 < W; ++k) m.w[k] = i;
         m.w[W - 1] = check_of(i);
         return m;

@@ -343,7 +343,8 @@ struct shm {
             }
             ec.clear();
             // The fd closes here; the mapping keeps the segment alive.
-            return {base, bytes, options.pages, false, created, std::shared_ptr<void>(region, base)};
+            bool* remove_flag = &region->remove_on_close;
+            return {base, bytes, options.pages, false, created, std::shared_ptr<void>(region, base), remove_flag};
         }
     }
 };

@@ -79,7 +79,8 @@ struct alignas(cache_line) producer_block {
     std::atomic<std::uint64_t> heartbeat;    // bumped by the producer while it waits, so a peer can see it is alive
     std::atomic<std::uint32_t> data_futex;   // futex word consumers sleep on; the producer bumps it to wake them
     std::atomic<std::uint32_t> data_waiters; // consumers sleeping on data_futex (written by consumers)
-    std::byte cold_pad_[cache_line - 32];
+    std::atomic<std::uint32_t> wakes;        // 1 while the attached producer wakes data_futex sleepers (its wait strategy sleeps)
+    std::byte cold_pad_[cache_line - 36];
 };
 
 // The consumer's block, the mirror image. For spmc (many consumers, none of
@@ -97,7 +98,8 @@ struct alignas(cache_line) consumer_block {
     std::atomic<std::uint64_t> heartbeat;     // bumped by the consumer while it waits
     std::atomic<std::uint32_t> space_futex;   // futex word the producer sleeps on when full
     std::atomic<std::uint32_t> space_waiters; // 1 while the producer sleeps on space_futex (written by the producer)
-    std::byte cold_pad_[cache_line - 32];
+    std::atomic<std::uint32_t> wakes;         // 1 while the attached consumer wakes space_futex sleepers (spsc)
+    std::byte cold_pad_[cache_line - 36];
 };
 
 inline constexpr std::size_t metadata_size = 256;
@@ -118,6 +120,8 @@ static_assert(offsetof(header, state) == 80 && offsetof(header, creator_pid) == 
 static_assert(sizeof(producer_block) == 256 && sizeof(consumer_block) == 256);
 static_assert(offsetof(producer_block, pid) == 128 && offsetof(producer_block, data_futex) == 152);
 static_assert(offsetof(consumer_block, pid) == 128 && offsetof(consumer_block, space_futex) == 152);
+static_assert(offsetof(producer_block, data_waiters) == 156 && offsetof(producer_block, wakes) == 160);
+static_assert(offsetof(consumer_block, space_waiters) == 156 && offsetof(consumer_block, wakes) == 160);
 static_assert(producer_offset == 128 && consumer_offset == 384 && metadata_offset == 640 && slots_offset == 896);
 static_assert(slots_offset % cache_line == 0);
 

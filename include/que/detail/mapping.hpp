@@ -18,6 +18,15 @@ struct mapping {
     // Frees or unmaps the memory (and may unlink a shared name) when the last
     // handle of this process that uses it goes away.
     std::shared_ptr<void> owner;
+    // Points into the owner: whether dropping the last handle unlinks the
+    // shared name (shm's remove_on_close). Null for private backings.
+    bool* remove_on_close = nullptr;
 };
+
+// Keeps the shared name when this mapping goes: for a handle that was
+// refused its role, whose channel belongs to the live holder.
+inline void keep_name(mapping& m) noexcept {
+    if (m.remove_on_close != nullptr) *m.remove_on_close = false;
+}
 
 } // namespace que::detail

@@ -1,0 +1,525 @@
+// Unit tests of every operation of que::spsc (single-threaded: each call's
+// effect is deterministic here; the two-thread tests are in stress.cpp).
+#include <catch2/catch.hpp>
+
+#include <que/spsc.hpp>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "checked_message.hpp"
+
+namespace {
+
+// An odd-sized element (3 bytes, alignment 1) and an over-aligned one: slots are
+// packed at sizeof(T), so both catch index arithmetic that assumes 8-byte slots.
+struct odd3 {
+    std::uint8_t b[3];
+};
+struct alignas(64) wide {
+    std::uint64_t v;
+    std::uint8_t pad[56];
+};
+
+// Every element type the unit tests use is built from and compared by an index.
+template <class T>
+T val(std::uint64_t i) {
+    if constexpr (std::is_same_v<T, odd3>) {
+        return odd3{
+            {static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i * 7)}};
+    } else if constexpr (std::is_same_v<T, wide>) {
+        wide w{};
+        w.v = i;
+        w.pad[55] = static_cast<std::uint8_t>(i * 3);
+        return w;
+    } else if constexpr (std::is_same_v<T, que_test::msg1264> || std::is_same_v<T, que_test::msg8>) {
+        return T::make(i);
+    } else {
+        return static_cast<T>(i * 2654435761u + 1);
+    }
+}
+
+template <class T>
+bool same(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <class T, std::size_t N>
+struct cfg {
+    using type = T;
+    static constexpr std::size_t n = N;
+};
+
+// Pushes then pops `k` messages, so that the next index is `k` (mod N): puts the
+// ring's start wherever a test needs it.
+template <class P, class C>
+void advance(P& tx, C& rx, std::size_t k) {
+    using T = typename P::value_type;
+    for (std::size_t i = 0; i < k; ++i) {
+        REQUIRE(tx.try_push(val<T>(1000 + i)));
+        T out{};
+        REQUIRE(rx.try_pop(out));
+    }
+}
+
+}  // namespace
+
+// 1 and 8 slots of a plain word, an odd 3-byte element, an over-aligned one,
+// and a big message: the shapes where slot arithmetic could go wrong.
+#define QUE_CONFIGS                                                                                                  \
+    (cfg<std::uint64_t, 1>), (cfg<std::uint64_t, 8>), (cfg<odd3, 4>), (cfg<wide, 16>), (cfg<que_test::msg1264, 8>)
+
+TEMPLATE_TEST_CASE("spsc: fill, full, drain, empty in FIFO order", "[spsc][unit]", QUE_CONFIGS) {
+    using T = typename TestType::type;
+    constexpr std::size_t N = TestType::n;
+    auto [tx, rx] = que::spsc::make<T, N>();
+    REQUIRE(static_cast<bool>(tx));
+    REQUIRE(static_cast<bool>(rx));
+    STATIC_REQUIRE(decltype(tx)::capacity() == N);
+    STATIC_REQUIRE(decltype(rx)::capacity() == N);
+    CHECK(rx.empty());
+    CHECK(tx.size() == 0);
+    CHECK_FALSE(tx.full());
+
+    // Start mid-ring on the second pass so the fill crosses the end of the array.
+    const std::size_t start = GENERATE(std::size_t{0}, N / 2 + 1, N - 1);
+    advance(tx, rx, start);
+
+    for (std::size_t i = 0; i < N; ++i) {
+        CHECK(tx.size() == i);
+        CHECK(rx.size() == i);
+        REQUIRE(tx.try_push(val<T>(i)));
+    }
+    CHECK(tx.full());
+    CHECK(tx.size() == N);
+    CHECK(rx.size() == N);
+    CHECK_FALSE(rx.empty());
+    CHECK_FALSE(tx.try_push(val<T>(999)));  // full: refused, nothing overwritten
+    CHECK(tx.size() == N);
+
+    for (std::size_t i = 0; i < N; ++i) {
+        T out{};
+        REQUIRE(rx.try_pop(out));
+        CHECK(same(out, val<T>(i)));
+        CHECK(rx.size() == N - i - 1);
+    }
+    CHECK(rx.empty());
+    CHECK(tx.size() == 0);
+
+    // Empty: try_pop(T&) leaves its argument untouched, the optional form is empty.
+    T sentinel = val<T>(4242);
+    CHECK_FALSE(rx.try_pop(sentinel));
+    CHECK(same(sentinel, val<T>(4242)));
+    CHECK_FALSE(rx.try_pop().has_value());
+}
+
+TEMPLATE_TEST_CASE("spsc: every pop form and push over many laps", "[spsc][unit]", QUE_CONFIGS) {
+    using T = typename TestType::type;
+    constexpr std::size_t N = TestType::n;
+    auto [tx, rx] = que::spsc::make<T, N>();
+    std::uint64_t next_in = 0, next_out = 0;
+    // Lap the ring several times with the fill level cycling 1..N, rotating
+    // through the three pop forms and both push forms.
+    for (std::size_t round = 0; round < 5 * N + 7; ++round) {
+        const std::size_t fill = round % N + 1;
+        for (std::size_t i = 0; i < fill; ++i) {
+            if (i % 2 == 0) {
+                tx.push(val<T>(next_in++));
+            } else {
+                REQUIRE(tx.try_push(val<T>(next_in++)));
+            }
+        }
+        for (std::size_t i = 0; i < fill; ++i) {
+            switch ((round + i) % 3) {
+            case 0: {
+                T out{};
+                REQUIRE(rx.try_pop(out));
+                REQUIRE(same(out, val<T>(next_out++)));
+                break;
+            }
+            case 1: {
+                std::optional<T> out = rx.try_pop();
+                REQUIRE(out.has_value());
+                REQUIRE(same(*out, val<T>(next_out++)));
+                break;
+            }
+            default: {
+                const T out = rx.pop();
+                REQUIRE(same(out, val<T>(next_out++)));
+                break;
+            }
+            }
+        }
+        REQUIRE(rx.empty());
+    }
+    CHECK(next_in == next_out);
+}
+
+TEMPLATE_TEST_CASE("spsc: batch try_push and try_pop, across the wrap", "[spsc][unit]", QUE_CONFIGS) {
+    using T = typename TestType::type;
+    constexpr std::size_t N = TestType::n;
+    auto [tx, rx] = que::spsc::make<T, N>();
+
+    std::vector<T> in(2 * N + 3), out(2 * N + 3);
+    auto fill_in = [&](std::uint64_t base) {
+        for (std::size_t i = 0; i < in.size(); ++i) in[i] = val<T>(base + i);
+    };
+
+    SECTION("empty spans move nothing") {
+        CHECK(tx.try_push(std::span<const T>{}) == 0);
+        CHECK(rx.try_pop(std::span<T>{}) == 0);
+        CHECK(rx.empty());
+    }
+    SECTION("more than fits: writes exactly the free slots, in order") {
+        const std::size_t start = GENERATE(std::size_t{0}, N - 1, N / 2);
+        advance(tx, rx, start);
+        fill_in(0);
+        CHECK(tx.try_push(std::span<const T>(in)) == N);
+        CHECK(tx.full());
+        CHECK(tx.try_push(std::span<const T>(in)) == 0);  // full
+        // Pop into a bigger span: gets all N, across the wrap when start > 0.
+        CHECK(rx.try_pop(std::span<T>(out)) == N);
+        for (std::size_t i = 0; i < N; ++i) CHECK(same(out[i], in[i]));
+        CHECK(rx.try_pop(std::span<T>(out)) == 0);  // empty
+    }
+    SECTION("partial batches keep order with single pushes interleaved") {
+        fill_in(100);
+        std::uint64_t produced = 0, consumed = 0;
+        std::size_t width = 1;
+        for (int round = 0; round < 40; ++round) {
+            const std::size_t k = std::min(width, in.size() - 1);
+            std::vector<T> chunk(k);
+            for (std::size_t i = 0; i < k; ++i) chunk[i] = val<T>(produced + i);
+            const std::size_t wrote = tx.try_push(std::span<const T>(chunk));
+            CHECK(wrote == std::min(k, N - (produced - consumed)));
+            produced += wrote;
+            if (tx.try_push(val<T>(produced))) ++produced;
+            // Pop roughly half of what is queued, in a batch of varying size.
+            const std::size_t want = static_cast<std::size_t>((produced - consumed + 1) / 2);
+            const std::size_t got = rx.try_pop(std::span<T>(out.data(), want));
+            CHECK(got == want);
+            for (std::size_t i = 0; i < got; ++i) REQUIRE(same(out[i], val<T>(consumed + i)));
+            consumed += got;
+            width = width * 3 % (N + 2) + 1;
+        }
+        const std::size_t rest = rx.try_pop(std::span<T>(out));
+        CHECK(rest == produced - consumed);
+        for (std::size_t i = 0; i < rest; ++i) REQUIRE(same(out[i], val<T>(consumed + i)));
+    }
+}
+
+TEMPLATE_TEST_CASE("spsc: claim and commit edges", "[spsc][unit]", QUE_CONFIGS) {
+    using T = typename TestType::type;
+    constexpr std::size_t N = TestType::n;
+    auto [tx, rx] = que::spsc::make<T, N>();
+
+    SECTION("claim(0) and commit without a claim publish nothing") {
+        CHECK(tx.claim(0).empty());
+        tx.commit(5);
+        CHECK(rx.empty());
+        tx.commit(0);
+        CHECK(rx.empty());
+    }
+    SECTION("claiming more than is free returns the free run; commit is clamped to the claim") {
+        if constexpr (N >= 2) {
+            REQUIRE(tx.try_push(val<T>(0)));  // one slot used, start at index 0
+            std::span<T> w = tx.claim(N + 5);
+            REQUIRE(w.size() == N - 1);
+            for (std::size_t i = 0; i < w.size(); ++i) w[i] = val<T>(1 + i);
+            CHECK(rx.size() == 1);  // nothing of the claim is visible before commit
+            tx.commit(N * 10);      // clamped to N - 1
+            CHECK(rx.size() == N);
+            CHECK(tx.full());
+            CHECK(tx.claim(1).empty());  // full: nothing to claim
+            tx.commit(1);                // nothing claimed: no effect
+            CHECK(rx.size() == N);
+            for (std::size_t i = 0; i < N; ++i) {
+                T out{};
+                REQUIRE(rx.try_pop(out));
+                CHECK(same(out, val<T>(i)));
+            }
+        } else {
+            std::span<T> w = tx.claim(5);
+            REQUIRE(w.size() == 1);
+            w[0] = val<T>(7);
+            tx.commit(3);
+            CHECK(tx.full());
+            CHECK(tx.claim(1).empty());
+            CHECK(same(rx.pop(), val<T>(7)));
+        }
+    }
+    SECTION("a claim at the wrap returns the run up to the end of the array") {
+        const std::size_t start = N - 1 == 0 ? 0 : N - 1;
+        advance(tx, rx, start);
+        std::span<T> w = tx.claim(N);
+        // The ring is empty (N free) but only N - start slots are contiguous.
+        REQUIRE(w.size() == N - start);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = val<T>(i);
+        tx.commit(w.size());
+        std::span<T> w2 = tx.claim(N);  // the rest, from the start of the array
+        REQUIRE(w2.size() == start);
+        for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = val<T>(w.size() + i);
+        tx.commit(w2.size());
+        CHECK(tx.full());
+        for (std::size_t i = 0; i < N; ++i) {
+            T out{};
+            REQUIRE(rx.try_pop(out));
+            CHECK(same(out, val<T>(i)));
+        }
+    }
+    SECTION("partial commits publish a prefix, then the rest of the same claim") {
+        if constexpr (N >= 4) {
+            std::span<T> w = tx.claim(4);
+            REQUIRE(w.size() == 4);
+            for (std::size_t i = 0; i < 4; ++i) w[i] = val<T>(i);
+            tx.commit(1);
+            CHECK(rx.size() == 1);
+            tx.commit(2);
+            CHECK(rx.size() == 3);
+            tx.commit(2);  // only one left of the claim
+            CHECK(rx.size() == 4);
+            tx.commit(1);  // claim exhausted
+            CHECK(rx.size() == 4);
+            for (std::size_t i = 0; i < 4; ++i) CHECK(same(rx.pop(), val<T>(i)));
+        } else {
+            SUCCEED("N < 4: covered by the other sections");
+        }
+    }
+    SECTION("a new claim replaces an uncommitted one") {
+        std::span<T> w = tx.claim(N);
+        REQUIRE(w.size() == N);
+        w[0] = val<T>(55);
+        tx.commit(0);
+        std::span<T> w2 = tx.claim(1);
+        REQUIRE(w2.size() == 1);
+        CHECK(w2.data() == w.data());  // same first free slot
+        w2[0] = val<T>(56);
+        tx.commit(N);  // clamped to the new claim's 1
+        CHECK(rx.size() == 1);
+        CHECK(same(rx.pop(), val<T>(56)));
+    }
+}
+
+TEMPLATE_TEST_CASE("spsc: peek and release edges", "[spsc][unit]", QUE_CONFIGS) {
+    using T = typename TestType::type;
+    constexpr std::size_t N = TestType::n;
+    auto [tx, rx] = que::spsc::make<T, N>();
+
+    SECTION("peek on an empty ring is empty and release does nothing") {
+        CHECK(rx.peek().empty());
+        rx.release(3);
+        CHECK(rx.empty());
+        CHECK(tx.try_push(val<T>(1)));
+        CHECK(rx.size() == 1);
+    }
+    SECTION("peek shows published messages in place until released; release is clamped") {
+        const std::size_t k = N >= 3 ? 3 : N;
+        for (std::size_t i = 0; i < k; ++i) REQUIRE(tx.try_push(val<T>(i)));
+        std::span<const T> r = rx.peek();
+        REQUIRE(r.size() == k);
+        for (std::size_t i = 0; i < k; ++i) CHECK(same(r[i], val<T>(i)));
+        CHECK(rx.peek().data() == r.data());  // peeking again does not consume
+        rx.release(1);
+        CHECK(rx.size() == k - 1);
+        rx.release(N * 4);  // more than was seen: releases only those
+        CHECK(rx.empty());
+        CHECK(tx.size() == 0);
+        // Everything is free again: a full ring's worth fits.
+        for (std::size_t i = 0; i < N; ++i) REQUIRE(tx.try_push(val<T>(10 + i)));
+        CHECK_FALSE(tx.try_push(val<T>(0)));
+    }
+    SECTION("peek after the wrap: the run up to the end, then the rest") {
+        const std::size_t start = N - 1 == 0 ? 0 : N - 1;
+        advance(tx, rx, start);
+        for (std::size_t i = 0; i < N; ++i) REQUIRE(tx.try_push(val<T>(i)));
+        std::span<const T> first = rx.peek();
+        REQUIRE(first.size() == N - start);
+        for (std::size_t i = 0; i < first.size(); ++i) CHECK(same(first[i], val<T>(i)));
+        rx.release(first.size());
+        std::span<const T> second = rx.peek();
+        REQUIRE(second.size() == start);
+        for (std::size_t i = 0; i < second.size(); ++i) CHECK(same(second[i], val<T>(first.size() + i)));
+        rx.release(second.size());
+        CHECK(rx.peek().empty());
+        CHECK(rx.empty());
+    }
+    SECTION("released slots are reused by the producer, unreleased ones are not") {
+        for (std::size_t i = 0; i < N; ++i) REQUIRE(tx.try_push(val<T>(i)));
+        std::span<const T> r = rx.peek();
+        REQUIRE(r.size() == N);
+        CHECK_FALSE(tx.try_push(val<T>(99)));  // peeked but not released: still full
+        CHECK(same(r[0], val<T>(0)));
+        rx.release(1);
+        REQUIRE(tx.try_push(val<T>(N)));  // reuses slot 0
+        CHECK_FALSE(tx.try_push(val<T>(99)));
+        for (std::size_t i = 1; i <= N; ++i) CHECK(same(rx.pop(), val<T>(i)));
+    }
+}
+
+TEST_CASE("spsc: N = 1 holds exactly one message", "[spsc][unit]") {
+    auto [tx, rx] = que::spsc::make<std::uint64_t, 1>();
+    for (std::uint64_t i = 0; i < 5; ++i) {
+        CHECK_FALSE(tx.full());
+        REQUIRE(tx.try_push(i));
+        CHECK(tx.full());
+        CHECK_FALSE(tx.try_push(i + 100));
+        const std::array<std::uint64_t, 3> batch{7, 8, 9};
+        CHECK(tx.try_push(std::span<const std::uint64_t>(batch)) == 0);
+        CHECK(tx.claim(4).empty());
+        CHECK(rx.peek().size() == 1);
+        CHECK(rx.pop() == i);
+        CHECK(rx.empty());
+    }
+    const std::array<std::uint64_t, 3> batch{7, 8, 9};
+    CHECK(tx.try_push(std::span<const std::uint64_t>(batch)) == 1);
+    std::array<std::uint64_t, 3> out{};
+    CHECK(rx.try_pop(std::span<std::uint64_t>(out)) == 1);
+    CHECK(out[0] == 7);
+    CHECK(tx.claim(4).size() == 1);
+}
+
+TEST_CASE("spsc: handles are move-only and keep the ring alive", "[spsc][unit]") {
+    using producer = que::spsc::producer<std::uint64_t, 8>;
+    using consumer = que::spsc::consumer<std::uint64_t, 8>;
+    STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<producer>);
+    STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<producer>);
+    STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<consumer>);
+    STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<consumer>);
+    STATIC_REQUIRE(std::is_nothrow_move_constructible_v<producer>);
+    STATIC_REQUIRE(std::is_nothrow_move_assignable_v<producer>);
+    STATIC_REQUIRE(std::is_nothrow_move_constructible_v<consumer>);
+    STATIC_REQUIRE(std::is_nothrow_move_assignable_v<consumer>);
+
+    CHECK_FALSE(static_cast<bool>(producer{}));  // default-constructed: no ring
+    CHECK_FALSE(static_cast<bool>(consumer{}));
+
+    auto [tx0, rx0] = que::spsc::make<std::uint64_t, 8>();
+    REQUIRE(tx0.try_push(1));
+    REQUIRE(tx0.try_push(2));
+    REQUIRE(rx0.pop() == 1);
+    // Moves carry the private indices and cached copies: the stream continues.
+    producer tx(std::move(tx0));
+    consumer rx(std::move(rx0));
+    CHECK_FALSE(static_cast<bool>(tx0));  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+    CHECK_FALSE(static_cast<bool>(rx0));  // NOLINT(bugprone-use-after-move)
+    REQUIRE(static_cast<bool>(tx));
+    REQUIRE(static_cast<bool>(rx));
+    REQUIRE(tx.try_push(3));
+    CHECK(rx.pop() == 2);
+
+    producer tx2;
+    consumer rx2;
+    tx2 = std::move(tx);
+    rx2 = std::move(rx);
+    CHECK_FALSE(static_cast<bool>(tx));  // NOLINT(bugprone-use-after-move)
+    CHECK_FALSE(static_cast<bool>(rx));  // NOLINT(bugprone-use-after-move)
+    // Fill up to the exact capacity through the moved-to handle: proves the
+    // moved write index and cached read index are right, not just non-null.
+    for (std::uint64_t v = 4; v < 11; ++v) REQUIRE(tx2.try_push(v));
+    CHECK(tx2.full());
+    CHECK_FALSE(tx2.try_push(99));
+
+    // Move-assigning over a live handle drops its old ring; the new ring lives
+    // while either of its handles does (ASan checks there is no use after free).
+    auto [tx3, rx3] = que::spsc::make<std::uint64_t, 8>();
+    REQUIRE(tx3.try_push(77));
+    tx2 = std::move(tx3);
+    { producer gone(std::move(tx2)); }  // the producer is gone; the consumer still owns the memory
+    CHECK(rx3.pop() == 77);
+    for (std::uint64_t v = 3; v < 11; ++v) CHECK(rx2.pop() == v);
+    CHECK(rx2.empty());
+}
+
+namespace {
+// A backing that always fails: make() must report its error both ways.
+struct failing_backing {
+    que::errc what = que::errc::out_of_memory;
+    // noinline: inlined, gcc 12 follows the (dead) success path with the null
+    // mapping into make() and warns -Wstringop-overflow about it.
+    [[gnu::noinline]] que::detail::mapping attach(const que::detail::channel_spec&, std::error_code& ec) const {
+        ec = what;
+        return {};
+    }
+};
+}  // namespace
+
+TEST_CASE("spsc: make reports backing errors through std::error_code and exceptions", "[spsc][unit]") {
+    SECTION("error_code overload: success clears a stale error") {
+        std::error_code ec = que::errc::corrupt_segment;
+        auto [tx, rx] = que::spsc::make<std::uint64_t, 16>(que::heap{}, ec);
+        CHECK_FALSE(ec);
+        REQUIRE(static_cast<bool>(tx));
+        REQUIRE(static_cast<bool>(rx));
+        REQUIRE(tx.try_push(5));
+        CHECK(rx.pop() == 5);
+        CHECK(tx.page_size() == que::page_size::standard);
+        CHECK_FALSE(tx.fell_back());
+        CHECK_FALSE(rx.fell_back());
+    }
+    SECTION("error_code overload: failure gives empty handles and the errc, no throw") {
+        std::error_code ec;
+        std::pair<que::spsc::producer<std::uint64_t, 16>, que::spsc::consumer<std::uint64_t, 16>> p;
+        CHECK_NOTHROW(p = que::spsc::make<std::uint64_t, 16>(failing_backing{que::errc::no_huge_pages}, ec));
+        CHECK(ec == que::errc::no_huge_pages);
+        CHECK(ec.category() == que::error_category());
+        CHECK(ec == std::errc::not_enough_memory);  // portable condition
+        CHECK_FALSE(static_cast<bool>(p.first));
+        CHECK_FALSE(static_cast<bool>(p.second));
+    }
+    SECTION("throwing overload: std::system_error carrying the que::errc") {
+        try {
+            auto pair = que::spsc::make<std::uint64_t, 16>(failing_backing{});
+            FAIL("make did not throw");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == que::errc::out_of_memory);
+            CHECK(std::string(e.what()).find("que::spsc::make") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("spsc: metadata block is shared by both handles", "[spsc][unit]") {
+    auto [tx, rx] = que::spsc::make<std::uint32_t, 4>();
+    auto m = tx.metadata();
+    STATIC_REQUIRE(decltype(m)::extent >= 64);
+    CHECK(rx.metadata().data() == m.data());
+    for (std::size_t i = 0; i < m.size(); ++i) CHECK(m[i] == std::byte{0});  // zeroed at creation
+    m[0] = std::byte{0x5a};
+    m[m.size() - 1] = std::byte{0xa5};
+    CHECK(rx.metadata()[0] == std::byte{0x5a});
+    CHECK(rx.metadata()[m.size() - 1] == std::byte{0xa5});
+    // Metadata does not overlap the slots.
+    for (std::uint32_t i = 0; i < 4; ++i) REQUIRE(tx.try_push(0xffffffffu));
+    CHECK(rx.metadata()[1] == std::byte{0});
+}
+
+TEST_CASE("spsc: hot-path calls are noexcept", "[spsc][unit]") {
+    using P = que::spsc::producer<std::uint64_t, 8>;
+    using C = que::spsc::consumer<std::uint64_t, 8>;
+    std::uint64_t v = 0;
+    std::span<std::uint64_t> s;
+    std::span<const std::uint64_t> cs;
+    STATIC_REQUIRE(noexcept(std::declval<P&>().try_push(v)));
+    STATIC_REQUIRE(noexcept(std::declval<P&>().push(v)));
+    STATIC_REQUIRE(noexcept(std::declval<P&>().try_push(cs)));
+    STATIC_REQUIRE(noexcept(std::declval<P&>().claim(1)));
+    STATIC_REQUIRE(noexcept(std::declval<P&>().commit(1)));
+    STATIC_REQUIRE(noexcept(std::declval<P&>().size()));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().try_pop(v)));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().try_pop()));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().pop()));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().try_pop(s)));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().peek()));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().release(1)));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().size()));
+    STATIC_REQUIRE(noexcept(std::declval<C&>().empty()));
+    (void)v;
+}
