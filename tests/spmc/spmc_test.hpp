@@ -170,8 +170,8 @@ template <class Consumer, class Done, class Idle>
 void drain(Consumer& rx, ledger& book, how mode, Done&& done, Idle&& idle) {
     using M = typename Consumer::value_type;
     gap_tracker gaps{rx.next_index(), rx.stride()};
-    M m;
-    M batch[16];
+    M m{};  // read() fills it only on ok; zeroed so gcc -O3 sees no uninitialised use
+    M batch[16]{};
     for (;;) {
         // Read the flag before trying: "empty after the producer had finished"
         // then really means drained.

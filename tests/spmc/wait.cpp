@@ -48,7 +48,8 @@ double ms(clock_type::duration d) { return std::chrono::duration<double, std::mi
 
 TEST_CASE("spmc pop: a consumer blocked for 1 s on an idle ring uses < 5% of a CPU, then gets the message",
           "[spmc][wait]") {
-    auto [tx, rx] = que::spmc::make<msg, 64>();
+    auto [tx, rx_] = que::spmc::make<msg, 64>();
+    auto& rx = rx_;  // clang 14 cannot capture a structured binding
     std::atomic<bool> started{false};
     que::status st = que::status::timeout;
     msg got{};
@@ -106,10 +107,21 @@ TEST_CASE("spmc pop_for / pop_until: timeouts are honoured, a waiting message is
     CHECK((m.intact() && m.seq() == 0));
     CHECK(rx.pop_until(m, clock_type::now() - 1s) == que::status::ok);
     CHECK((m.intact() && m.seq() == 1));
+    // The spinning strategy (yields, never sleeps) honours timeouts too.
+    {
+        const auto t0 = clock_type::now();
+        CHECK(rx.pop_for<que::wait::spin>(m, 20ms) == que::status::timeout);
+        const auto took = clock_type::now() - t0;
+        CHECK(took >= 20ms);
+        CHECK(took < 120ms);
+        tx.push(msg::make(2));
+        CHECK(rx.pop<que::wait::spin>(m) == que::status::ok);
+        CHECK((m.intact() && m.seq() == 2));
+    }
     // Huge durations saturate instead of overflowing into the past.
-    tx.push(msg::make(2));
+    tx.push(msg::make(3));
     CHECK(rx.pop_for(m, std::chrono::hours::max()) == que::status::ok);
-    CHECK((m.intact() && m.seq() == 2));
+    CHECK((m.intact() && m.seq() == 3));
     CHECK(rx.missed() == 0);
 }
 
