@@ -27,12 +27,22 @@
 //  - A message is visible to the consumer once the call that published it
 //    (try_push, push, batch try_push, commit) has returned; everything
 //    published before the producer died is still delivered, intact.
+//  - Slots come back to the producer in groups: single-message pops return
+//    theirs every min(64, N/4) messages (at least 1) and whenever the
+//    consumer has taken every message it knew of; batch pops, release() and
+//    close() return theirs at once. So a producer may find the ring full
+//    while fewer than min(64, N/4) messages have been read and not yet
+//    returned; never while one has not been read. A consumer that waits or
+//    sleeps holds none back.
 //
 // Algorithm: a Lamport ring with 64-bit monotonic indices (full is
 // `write - read == N`, no slack slot) and, on each side, a private cached copy
 // of the other side's index that is refreshed only when it says full/empty —
 // so in steady state a side touches the other side's line once per lap of
-// cached progress, not once per message. The ring's state lives in the
+// cached progress, not once per message — and the consumer's batched release
+// above (B-Queue, MCRingBuffer). Per-slot sequence words (FastForward,
+// atomic_queue) were measured too and were no faster here for a generic T;
+// bench/ring_designs.hpp keeps every candidate runnable beside the peers. The ring's state lives in the
 // pointer-free layout of detail/layout.hpp; the private copies live in the
 // handles (process-local memory) because keeping them on a shared line made
 // the round trip 301 ns instead of 170 ns here (docs/design.md).
@@ -418,12 +428,17 @@ public:
 
     consumer() = default;
     consumer(consumer&& o) noexcept
-        : base(std::move(o)), read_(o.read_), cached_write_(o.cached_write_), self_(std::exchange(o.self_, 0)) {}
+        : base(std::move(o)),
+          read_(o.read_),
+          released_(o.released_),
+          cached_write_(o.cached_write_),
+          self_(std::exchange(o.self_, 0)) {}
     consumer& operator=(consumer&& o) noexcept {
         if (this != &o) {
             leave();
             base::operator=(std::move(o));
             read_ = o.read_;
+            released_ = o.released_;
             cached_write_ = o.cached_write_;
             self_ = std::exchange(o.self_, 0);
         }
@@ -458,14 +473,14 @@ public:
     bool try_pop(T& out) noexcept {
         if (available(1) == 0) return false;
         std::memcpy(static_cast<void*>(&out), slots_ + (read_ & mask), sizeof(T));
-        retire(1);
+        retire_one();
         return true;
     }
 
     std::optional<T> try_pop() noexcept {
         if (available(1) == 0) return std::nullopt;
         std::optional<T> out(slots_[read_ & mask]);
-        retire(1);
+        retire_one();
         return out;
     }
 
@@ -477,7 +492,7 @@ public:
         if (available(1) == 0 && wait_for_data(que::detail::wait_clock::time_point::max()) != status::ok)
             return std::bit_cast<T>(std::array<std::byte, sizeof(T)>{});
         T out(slots_[read_ & mask]);
-        retire(1);
+        retire_one();
         return out;
     }
 
@@ -504,7 +519,7 @@ public:
         if (available(1) == 0 && wait_for_data(que::detail::deadline_after(timeout)) != status::ok)
             return std::nullopt;
         std::optional<T> out(slots_[read_ & mask]);
-        retire(1);
+        retire_one();
         return out;
     }
 
@@ -513,7 +528,7 @@ public:
             if (const status s = wait_for_data(deadline); s != status::ok) return s;
         }
         std::memcpy(static_cast<void*>(&out), slots_ + (read_ & mask), sizeof(T));
-        retire(1);
+        retire_one();
         return status::ok;
     }
 
@@ -523,6 +538,9 @@ public:
     // consumer that opens the channel later reopens it.
     void close() noexcept {
         if (cons_ == nullptr) return;
+        // Return what single pops read but did not release yet, so a consumer
+        // that opens the channel later starts after the last message read.
+        if (released_ != read_) publish_read();
         // Unconditional wake after the store: see producer::close().
         cons_->closed.store(1, std::memory_order_seq_cst);
         que::detail::wake_all(cons_->space_futex);
@@ -582,7 +600,7 @@ private:
     friend struct detail::access;
 
     explicit consumer(que::detail::mapping m) noexcept : base(std::move(m)) {
-        read_ = cons_->read.load(std::memory_order_acquire);
+        read_ = released_ = cons_->read.load(std::memory_order_acquire);
         cached_write_ = prod_->write.load(std::memory_order_acquire);
         if (cached_write_ - read_ > N) cached_write_ = read_;  // insane peer index: see available
     }
@@ -651,8 +669,31 @@ private:
         return avail;
     }
 
+    // Batched release (as in B-Queue and MCRingBuffer): a single-message pop
+    // returns its slot to the producer only every release_every messages, or
+    // when it took the last message the consumer knew of. Storing `read` on
+    // every pop made the producer, spinning on a full ring, pull that line
+    // back and forth once per message; this way it moves once per
+    // release_every messages (4-6x the 8-byte rate here; docs/benchmarks.md).
+    // The cost is capacity the producer cannot see yet: fewer than
+    // release_every read slots. Returning them when the consumer drains what
+    // it saw keeps a consumer that waits (or sleeps) from holding any: it
+    // only waits once read_ == cached_write_, and the pop that got there
+    // published.
+    static constexpr std::uint64_t release_every = N / 4 < 1 ? 1 : (N / 4 > 64 ? 64 : N / 4);
+
+    void retire_one() noexcept {
+        ++read_;
+        if (read_ - released_ >= release_every || read_ == cached_write_) publish_read();
+    }
+
     void retire(std::uint64_t n) noexcept {
         read_ += n;
+        publish_read();
+    }
+
+    void publish_read() noexcept {
+        released_ = read_;
         if constexpr (W::sleeps) {
             // seq_cst store, then the waiters load: see producer::publish.
             cons_->read.store(read_, std::memory_order_seq_cst);
@@ -664,7 +705,8 @@ private:
         }
     }
 
-    std::uint64_t read_ = 0;          // private: next index to read (== published read)
+    std::uint64_t read_ = 0;          // private: next index to read
+    std::uint64_t released_ = 0;      // private: the index last stored to cons_->read (<= read_)
     std::uint64_t cached_write_ = 0;  // private: last seen producer index
     std::uint32_t self_ = 0;          // our pid while we hold the consumer role, else 0
 };

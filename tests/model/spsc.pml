@@ -36,10 +36,20 @@
  *  - at the end: sent == received == write == read == M, every slot empty;
  *  - LTL all_delivered: <> (received == M)   (check with pan -a -f).
  *
- * Configuration (spin -DNAME=value): N ring size, M messages, BATCH max batch.
+ * Batched release (GROUP > 1, single-op form only, as que's single pops do):
+ * the consumer stores `read` only once it holds GROUP read-but-unreturned
+ * slots, or when the pop took the last message its cached `write` showed
+ * (the ring looked drained); otherwise it keeps r ahead of `read`.
+ *
+ * Configuration (spin -DNAME=value): N ring size, M messages, BATCH max batch,
+ * GROUP release group of single pops (1: every pop publishes).
  * Broken variants (spin must report an assertion violation):
  *   -DBROKEN_PUBLISH_BEFORE_WRITE   producer publishes write before the slot store
  *   -DBROKEN_RELEASE_BEFORE_READ    consumer publishes read before copying out
+ *   -DBROKEN_NO_RELEASE_ON_DRAIN    (with GROUP > 1) the consumer returns slots
+ *                                   only in full groups, never when drained: the
+ *                                   last messages' slots are never returned
+ *                                   (the end-of-run check `read == M` fails)
  * Broken liveness variant (pan -a -f must report an acceptance cycle):
  *   -DBROKEN_STALE_CACHE            producer never refreshes its cached read
  *                                   index: no safety violation, but it spins
@@ -54,6 +64,9 @@
 #endif
 #ifndef BATCH
 #define BATCH 1
+#endif
+#ifndef GROUP
+#define GROUP 1
 #endif
 
 byte slot[N];
@@ -124,7 +137,7 @@ active proctype producer()
 
 active proctype consumer()
 {
-  byte r = 0, cw = 0, want, avail, got, j, v;
+  byte r = 0, cw = 0, rel = 0, want, avail, got, j, v;
 
   do
   :: r == M -> break
@@ -166,7 +179,18 @@ active proctype consumer()
            }
         od;
 #ifndef BROKEN_RELEASE_BEFORE_READ
-        atomic { read = r + got; r = r + got }    /* store_release(read) once */
+        r = r + got;
+        if
+        :: BATCH > 1 || r - rel >= GROUP -> atomic { read = r; rel = r }   /* store_release(read) once */
+#ifndef BROKEN_NO_RELEASE_ON_DRAIN
+        :: else -> if
+                   :: r == cw -> atomic { read = r; rel = r }   /* drained what we saw: return all */
+                   :: else -> skip                              /* hold back: rel < r */
+                   fi
+#else
+        :: else -> skip
+#endif
+        fi
 #else
         r = r + got
 #endif

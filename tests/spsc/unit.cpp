@@ -387,6 +387,53 @@ TEST_CASE("spsc: N = 1 holds exactly one message", "[spsc][unit]") {
     CHECK(tx.claim(4).size() == 1);
 }
 
+// The documented batched release: single pops hand slots back every
+// min(64, N/4) messages and whenever the consumer took the last message it
+// knew of; batch pops, release() and close() hand them back at once.
+TEST_CASE("spsc: single pops return slots in groups of min(64, N/4)", "[spsc][unit]") {
+    auto [tx, rx] = que::spsc::make<std::uint64_t, 16>();  // groups of 4
+    for (std::uint64_t i = 0; i < 16; ++i) REQUIRE(tx.try_push(i));
+    CHECK_FALSE(tx.try_push(99));
+    for (std::uint64_t i = 0; i < 3; ++i) {
+        CHECK(rx.pop() == i);
+        CHECK_FALSE(tx.try_push(99));  // read, not returned yet: still full to the producer
+        CHECK(tx.size() == 16);
+        CHECK(rx.size() == 15 - i);    // the consumer's own view is exact
+    }
+    CHECK(rx.pop() == 3);  // the fourth returns all four
+    CHECK(tx.size() == 12);
+    for (std::uint64_t i = 16; i < 20; ++i) REQUIRE(tx.try_push(i));
+    CHECK_FALSE(tx.try_push(99));
+
+    // Taking the last message the consumer knew of returns everything.
+    std::array<std::uint64_t, 16> out{};
+    REQUIRE(rx.try_pop(std::span<std::uint64_t>(out).first(14)) == 14);  // batch: returned at once
+    CHECK(tx.size() == 2);
+    CHECK(rx.pop() == 18);
+    CHECK(tx.size() == 2);  // 19 is still there and known: nothing returned
+    CHECK(rx.pop() == 19);
+    CHECK(tx.size() == 0);  // drained: returned
+    for (std::uint64_t i = 0; i < 16; ++i) REQUIRE(tx.try_push(100 + i));
+
+    // close() returns what single pops held back.
+    CHECK(rx.pop() == 100);
+    CHECK(tx.size() == 16);
+    rx.close();
+    CHECK(tx.size() == 15);
+}
+
+TEST_CASE("spsc: a ring of 4 or fewer returns every slot at once", "[spsc][unit]") {
+    auto [tx, rx] = que::spsc::make<std::uint64_t, 4>();
+    for (std::uint64_t lap = 0; lap < 3; ++lap) {
+        for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(tx.try_push(lap * 4 + i));
+        CHECK_FALSE(tx.try_push(99));
+        CHECK(rx.pop() == lap * 4);
+        REQUIRE(tx.try_push(99));  // returned at once: the group is 1
+        for (std::uint64_t i = 1; i < 4; ++i) CHECK(rx.pop() == lap * 4 + i);
+        CHECK(rx.pop() == 99);
+    }
+}
+
 TEST_CASE("spsc: handles are move-only and keep the ring alive", "[spsc][unit]") {
     using producer = que::spsc::producer<std::uint64_t, 8>;
     using consumer = que::spsc::consumer<std::uint64_t, 8>;

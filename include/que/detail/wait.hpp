@@ -115,9 +115,12 @@ wait_clock::time_point deadline_after(const std::chrono::duration<Rep, Period>& 
 // the peer (kill + /proc read).
 template <wait_policy W, class Probe>
 status wait_until(const wait_site& site, Probe&& probe, wait_clock::time_point deadline) noexcept {
+    // Callers come here having just found the condition false, so the spin
+    // pauses before each look: looking again at once only pulls the line
+    // the publisher is about to write away from it a second time.
     for (std::uint32_t i = 0; i < W::spins; ++i) {
-        if (const status r = probe(std::memory_order_acquire); r != pending) return r;
         cpu_relax();
+        if (const status r = probe(std::memory_order_acquire); r != pending) return r;
     }
     const wait_clock::duration check_every = W::check_every;
     auto next_check = wait_clock::now() + check_every;
