@@ -124,6 +124,36 @@ struct que_push : que_ends<M, N, Huge>, per_message_loops<que_push<M, N, Huge>> 
     void recv(M& m) noexcept { m = this->rx().pop(); }
 };
 
+// The non-waiting calls in the caller's own spin loop (try_push / try_pop,
+// `pause` between tries), as a peer's loop is written.
+template <class M, std::size_t N>
+struct que_try : que_ends<M, N, false>, per_message_loops<que_try<M, N>> {
+    using message_type = M;
+    static constexpr const char* name = "que_try";
+    void send(const M& m) noexcept {
+        while (!this->tx().try_push(m)) relax();
+    }
+    void recv(M& m) noexcept {
+        while (!this->rx().try_pop(m)) relax();
+    }
+};
+
+// The same API with both ends left side by side in the std::pair make()
+// returns, used from two threads by reference, as in
+//   auto [tx, rx] = que::spsc::make<M, N>(); std::thread t([&rx] { ... });
+// The two handles' private indices then share cache lines. Measured at 8
+// bytes only, to show what that costs (see docs/benchmarks.md).
+template <class M, std::size_t N>
+struct que_push_pair : per_message_loops<que_push_pair<M, N>> {
+    using message_type = M;
+    static constexpr const char* name = "que_push_pair";
+    decltype(make_que_channel<M, N, false>()) ends = make_que_channel<M, N, false>();
+
+    std::size_t slots() const noexcept { return N; }
+    void send(const M& m) noexcept { push_or_abort(std::get<0>(ends), m, name); }
+    void recv(M& m) noexcept { m = std::get<1>(ends).pop(); }
+};
+
 // Batches through try_push(span) / try_pop(span): one index publication per
 // batch. The producer builds each batch in a staging array (stamping two words
 // per message, as the single-message loop does in its one message).

@@ -2,6 +2,7 @@
 // latency here, the throughput grid in tp_small.cpp / tp_large.cpp.
 #include "harness.hpp"
 #include "registry.hpp"
+#include "ring_designs.hpp"
 #include "thread_channels.hpp"
 
 namespace que_bench {
@@ -38,6 +39,10 @@ void round_trip_payload() {
     add_round_trip<moodycamel_rwq<M, n>>(Bytes);
 #endif
     add_round_trip<mutex_deque<M, n>>(Bytes);
+    add_round_trip<designs::design_lamport<M, n>>(Bytes);
+    add_round_trip<designs::design_lazy<M, n>>(Bytes);
+    add_round_trip<designs::design_seqarray<M, n>>(Bytes);
+    add_round_trip<designs::design_seqslot<M, n>>(Bytes);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "harness.hpp"
 #include "registry.hpp"
+#include "ring_designs.hpp"
 #include "thread_channels.hpp"
 
 namespace que_bench::grid {
@@ -27,11 +28,13 @@ void throughput_point() {
     constexpr std::size_t n = slots_for(Bytes, Ring);
 #if QUE_BENCH_HAVE_QUE_SPSC
     add_throughput<que_push<M, n>>(Bytes, Ring);
+    add_throughput<que_try<M, n>>(Bytes, Ring);
     add_throughput<que_batch<M, n>>(Bytes, Ring);
     add_throughput<que_inplace<M, n>>(Bytes, Ring);
 #if QUE_BENCH_HAVE_QUE_HUGEPAGES
     add_throughput<que_push<M, n, true>>(Bytes, Ring);
 #endif
+    if constexpr (Bytes == 8) add_throughput<que_push_pair<M, n>>(Bytes, Ring);
 #endif
 #if QUE_BENCH_HAVE_ATOMIC_QUEUE
     add_throughput<atomic_queue_spsc<M, n>>(Bytes, Ring);
@@ -43,6 +46,14 @@ void throughput_point() {
     add_throughput<moodycamel_rwq<M, n>>(Bytes, Ring);
 #endif
     add_throughput<mutex_deque<M, n>>(Bytes, Ring);
+    // The candidate ring designs (bench/ring_designs.hpp), at the two payloads
+    // the targets are set for.
+    if constexpr (Bytes == 8 || Bytes == 1264) {
+        add_throughput<designs::design_lamport<M, n>>(Bytes, Ring);
+        add_throughput<designs::design_lazy<M, n>>(Bytes, Ring);
+        add_throughput<designs::design_seqarray<M, n>>(Bytes, Ring);
+        add_throughput<designs::design_seqslot<M, n>>(Bytes, Ring);
+    }
 }
 
 template <std::size_t Bytes>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — build que's benchmarks, run them, render the charts.
 #
-#   scripts/bench.sh            full run (9 repetitions per benchmark, ~30 min on 2 vCPUs)
+#   scripts/bench.sh            full run (9 repetitions per benchmark, ~20 min on 2 vCPUs)
 #   scripts/bench.sh --quick    8 and 1264 B at one ring size, 5 repetitions (< 3 min)
 #
 # Options:
@@ -9,8 +9,11 @@
 #   --reps N              repetitions per benchmark (default 9, quick 5)
 #   --min-time S          Google Benchmark minimum time per repetition, seconds
 #                         (a plain number: Google Benchmark 1.7.1 rejects "0.2s")
-#   --sections LIST       comma-separated subset of: throughput,latency,processes,spmc
+#   --sections LIST       comma-separated subset of: throughput (all payloads) or
+#                         throughput-8B ... throughput-4096B, latency, processes, spmc
 #   --results DIR         where the JSON goes (default build-bench/results/<stamp>)
+#   --resume              with --results DIR: skip the sections DIR already holds
+#                         (finished with exit status 0); run the others into it
 #   --charts DIR          where charts and results.md go (default docs/bench for a
 #                         full run, docs/bench/quick for --quick, so a quick run
 #                         never replaces the published full-run figures)
@@ -35,8 +38,10 @@
 # PNG charts and a Markdown summary with scripts/plot_bench.py.
 #
 # Never run two of these at once: two throughput runs on 2 CPUs measure each
-# other. Runs taken while other builds use the CPUs are noisy; the summary
-# records the load average and the placement probes so a reader can tell.
+# other (a lock makes a second one refuse to start). Runs taken while other
+# builds use the CPUs are noisy; the summary records the load, the CPU time
+# others used and the placement probes so a reader can tell. A run that was
+# interrupted continues with: scripts/bench.sh --results DIR --resume
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,6 +58,7 @@ install=1
 plot=1
 wait_idle=0
 nice_level=0
+resume=0
 
 usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -66,6 +72,7 @@ while [[ $# -gt 0 ]]; do
     --charts) charts=$2; shift ;;
     --wait-idle) wait_idle=$2; shift ;;
     --nice) nice_level=$2; shift ;;
+    --resume) resume=1 ;;
     --no-install) install=0 ;;
     --no-plot) plot=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -73,6 +80,13 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
+
+lock=/tmp/que-bench.lock
+exec 9> "$lock"
+if ! flock -n 9; then
+  echo "bench.sh: another scripts/bench.sh holds $lock; two runs would measure each other" >&2
+  exit 1
+fi
 
 if [[ $quick == 1 ]]; then
   reps=${reps:-5}
@@ -171,21 +185,39 @@ hugetlbfs=$(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts | tr '\n' ' ')
 
 # ------------------------------------------------------------ run
 mkdir -p "$results"
+# One que_bench invocation per section. Throughput is split by payload size so
+# that each invocation is short (2-3 minutes): on a shared machine a short
+# section is more likely to fit between other people's builds (and an
+# interrupted run loses less: see --resume). Every ratio the summary quotes is
+# taken within one section: each throughput section carries its own memcpy
+# limits, the latency section the ping-pong limit, the processes section que
+# between threads.
+declare -A filters
 if [[ $quick == 1 ]]; then
-  declare -A filters=(
-    [throughput]='^(tp/[^/]+/(8|1264)B/64KiB|limit_memcpy/(8|1264)B/64KiB)'
-    [latency]='^(rtt/[^/]+/8B|limit_pingpong)'
-    [processes]='^(proc_tp/[^/]+/(8|1264)B/|proc_rtt/[^/]+/8B)'
-    [spmc]='^spmc/'
-  )
+  for p in 8 1264; do
+    filters[throughput-${p}B]="^(tp/[^/]+|limit_memcpy)/${p}B/64KiB"
+  done
+  filters[latency]='^(rtt/[^/]+/8B|limit_pingpong)'
+  filters[processes]='^(proc_tp/[^/]+/(8|1264)B/|proc_rtt/[^/]+/8B)'
+  filters[spmc]='^spmc/'
+  throughput_sections="throughput-8B,throughput-1264B"
 else
-  declare -A filters=(
-    [throughput]='^(tp/|limit_memcpy/)'
-    [latency]='^(rtt/|limit_pingpong)'
-    [processes]='^proc_'
-    [spmc]='^spmc/'
-  )
+  for p in 8 64 256 1264 4096; do
+    filters[throughput-${p}B]="^(tp/[^/]+|limit_memcpy)/${p}B/"
+  done
+  filters[latency]='^(rtt/|limit_pingpong)'
+  filters[processes]='^proc_'
+  filters[spmc]='^spmc/'
+  throughput_sections="throughput-8B,throughput-64B,throughput-256B,throughput-1264B,throughput-4096B"
 fi
+# "throughput" stands for all its payload sections; "throughput-<n>B" for one.
+expanded=""
+IFS=',' read -r -a asked <<< "$sections"
+for section in "${asked[@]}"; do
+  [[ $section == throughput ]] && section=$throughput_sections
+  expanded="${expanded:+$expanded,}$section"
+done
+sections=$expanded
 
 {
   echo "{"
@@ -199,9 +231,13 @@ fi
   echo "  \"que_headers_sha256\": \"$(cd "$root" && find include -type f -name '*.hpp' | sort | xargs sha256sum | sha256sum | cut -c1-16)\","
   echo "  \"hugepages_free\": ${hp_free:-0},"
   echo "  \"hugetlbfs\": \"${hugetlbfs% }\","
-  echo "  \"lscpu\": $(lscpu | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),"
-  echo "  \"sections\": {"
-} > "$results/meta.json.part"
+  echo "  \"lscpu\": $(lscpu | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+  echo "}"
+} > "$results/run.json.new"
+# A resumed run (--resume) keeps the first invocation's run information;
+# every invocation's command line is kept in commands.txt.
+if [[ -f $results/meta.json ]]; then rm -f "$results/run.json.new"; else mv "$results/run.json.new" "$results/meta.json"; fi
+echo "$(date -u +%FT%TZ) scripts/bench.sh${orig_args:+ $orig_args}" >> "$results/commands.txt"
 
 # System-wide CPU ticks (busy, steal) from /proc/stat, in USER_HZ.
 cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $9}' /proc/stat; }
@@ -221,12 +257,15 @@ busy_fraction() {
   awk -v a="${a%% *}" -v b="${b%% *}" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz / 2 }'
 }
 
-first=1
 failed=""
 IFS=',' read -r -a wanted_sections <<< "$sections"
 for section in "${wanted_sections[@]}"; do
   filter=${filters[$section]:-}
   [[ -n $filter ]] || { echo "bench.sh: unknown section $section" >&2; exit 2; }
+  if [[ $resume == 1 && -f $results/$section.meta.json ]] && grep -q '"exit_status": 0' "$results/$section.meta.json"; then
+    echo "bench.sh: $section already measured in $results; skipped (--resume)"
+    continue
+  fi
   if [[ $wait_idle != 0 ]]; then
     deadline=$(( $(date +%s) + wait_idle * 60 ))
     while :; do
@@ -274,13 +313,10 @@ for section in "${wanted_sections[@]}"; do
         wall = t1 - t0; busy = (b1 - b0) / hz; ours = o1 - o0; other = busy - ours; if (other < 0) other = 0
         printf "%.2f %.3f", other / wall, (s1 - s0) / hz / wall }')"
   busy_now=$(ps -eo pcpu,comm --sort=-pcpu --no-headers | awk '$2 != "que_bench" && $2 != "ps" {n[$2] += $1} END {for (c in n) if (n[c] >= 5) printf "%s %.0f%%\n", c, n[c]}' | sort -k2 -rn | head -5 | paste -sd, -)
-  [[ $first == 1 ]] || echo "," >> "$results/meta.json.part"
-  first=0
-  printf '    "%s": {"exit_status": %d, "seconds": %.0f, "loadavg_before": "%s", "loadavg_after": "%s", "other_cpus": %s, "steal_cpus": %s, "busy_processes_after": "%s"}' \
-    "$section" "$section_status" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$load_before" "$load_after" "$others" "$steal" "$busy_now" >> "$results/meta.json.part"
+  printf '{"section": "%s", "exit_status": %d, "started": "%s", "seconds": %.0f, "nice": %d, "loadavg_before": "%s", "loadavg_after": "%s", "other_cpus": %s, "steal_cpus": %s, "busy_processes_after": "%s"}\n' \
+    "$section" "$section_status" "$(date -u -d "@${t0%.*}" +%FT%TZ)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
+    "$nice_level" "$load_before" "$load_after" "$others" "$steal" "$busy_now" > "$results/$section.meta.json"
 done
-{ echo; echo "  }"; echo "}"; } >> "$results/meta.json.part"
-mv "$results/meta.json.part" "$results/meta.json"
 log "results in $results"
 
 # ------------------------------------------------------------ charts

@@ -8,15 +8,18 @@ docs/benchmarks.md quotes.
 Method, in short:
   * every repetition is kept; a figure is the median over repetitions;
   * each repetition carries two placement probes (one cache line's round trip
-    between the CPUs, measured just before and just after it). A repetition
-    is "near" when the larger probe is at most --near-factor (1.5) times the
-    10th percentile of all probes in the run, or under --near-ns when given;
+    between the CPUs, measured just before and just after it). The hypervisor
+    moves the two vCPUs between placements (here ~60 ns, ~150-190 ns, ~250-350
+    ns and ~450 ns round trips were all seen), and results are comparable
+    only within one. A repetition is "in placement" when its larger probe is
+    within --band (25%) of its section's median probe: the placement the
+    section mostly ran in. (--near-ns N instead keeps probes <= N ns.)
   * each repetition also carries cpu_share: the CPU time both sides got over
     twice the wall time. Where both sides spin (every que and thread
     contender) an undisturbed repetition scores ~1; below --min-share (0.9)
     another process took a CPU from it. (Kernel transports sleep in system
     calls, so their share says nothing and is not used.)
-  * a repetition is "clean" when near and, where it applies, undisturbed.
+  * a repetition is "clean" when in placement and, where it applies, undisturbed.
     Medians use clean repetitions only; where a benchmark had none, all of its
     repetitions are used and the figure is marked with a dagger;
   * ratios are taken between medians of the same run.
@@ -33,23 +36,25 @@ import statistics
 import sys
 from collections import defaultdict
 
-SECTIONS = ["throughput", "latency", "processes", "spmc"]
 
 # Display order and colours: que's flavours first (blues), then the peers.
 ORDER = [
-    "que_push", "que_batch", "que_inplace", "que_push_huge",
+    "que_push", "que_try", "que_batch", "que_inplace", "que_push_huge", "que_push_pair",
+    "design_lamport", "design_lazy", "design_seqarray", "design_seqslot",
     "que_threads", "que_shm", "que_shm_huge", "que_headless",
     "atomic_queue", "boost_spsc", "moodycamel", "mutex_deque",
     "pipe", "unix_stream", "unix_seqpacket", "boost_mq", "zmq_ipc",
 ]
 COLOURS = {
     "que_push": "#08519c", "que_batch": "#3182bd", "que_inplace": "#6baed6", "que_push_huge": "#9ecae1",
+    "que_push_pair": "#c6dbef", "que_try": "#2171b5",
+    "design_lamport": "#bdbdbd", "design_lazy": "#969696", "design_seqarray": "#737373", "design_seqslot": "#525252",
     "que_threads": "#08519c", "que_shm": "#3182bd", "que_shm_huge": "#9ecae1", "que_headless": "#08519c",
     "atomic_queue": "#e6550d", "boost_spsc": "#31a354", "moodycamel": "#756bb1", "mutex_deque": "#636363",
     "pipe": "#e6550d", "unix_stream": "#31a354", "unix_seqpacket": "#a1d99b", "boost_mq": "#756bb1",
     "zmq_ipc": "#d6616b",
 }
-QUE = {"que_push", "que_batch", "que_inplace", "que_push_huge", "que_threads", "que_shm", "que_shm_huge"}
+QUE = {"que_push", "que_try", "que_batch", "que_inplace", "que_push_huge", "que_push_pair", "que_threads", "que_shm", "que_shm_huge"}
 THREAD_PEERS = ["atomic_queue", "boost_spsc", "moodycamel", "mutex_deque"]
 KERNEL = ["pipe", "unix_stream", "unix_seqpacket", "boost_mq", "zmq_ipc"]
 RING_ORDER = ["4KiB", "64KiB", "1MiB", "4MiB", "8MiB", "64MiB"]
@@ -79,18 +84,30 @@ def parse_name(name):
     return out
 
 
+def section_files(results_dir):
+    """{section: path} for every benchmark JSON: <section>.json, or the
+    compressed copy <section>.json.gz kept in docs/bench/raw."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json*"))):
+        name = os.path.basename(path)
+        if name.endswith(".json.gz"):
+            section = name[:-len(".json.gz")]
+        elif name.endswith(".json"):
+            section = name[:-len(".json")]
+        else:
+            continue
+        if section != "meta" and not section.endswith(".meta") and section not in found:
+            found[section] = path
+    return found
+
+
 def load(results_dir):
     runs, errors, contexts = [], [], {}
-    for section in SECTIONS:
-        path = os.path.join(results_dir, section + ".json")
-        if not os.path.exists(path):
-            path += ".gz"  # the copy kept in docs/bench/raw
-            if not os.path.exists(path):
-                continue
+    for section, path in section_files(results_dir).items():
         try:
             with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
                 data = json.load(f)
-        except ValueError as e:  # a section that crashed leaves a truncated file
+        except ValueError as e:  # a section that was interrupted leaves a truncated file
             print(f"plot_bench.py: skipping {path}: {e}", file=sys.stderr)
             continue
         contexts[section] = data.get("context", {})
@@ -118,6 +135,18 @@ def load(results_dir):
     if os.path.exists(mpath):
         with open(mpath) as f:
             meta = json.load(f)
+    # One <section>.meta.json per section run (bench.sh); runs before that
+    # kept them inside meta.json.
+    sections = dict(meta.get("sections", {}))
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.meta.json"))):
+        with open(path) as f:
+            m = json.load(f)
+        sections[m.get("section", os.path.basename(path)[:-len(".meta.json")])] = m
+    meta["sections"] = dict(sorted(sections.items(), key=lambda kv: kv[1].get("started", "")))
+    cpath = os.path.join(results_dir, "commands.txt")
+    if os.path.exists(cpath):
+        with open(cpath) as f:
+            meta["commands"] = [line.strip() for line in f if line.strip()]
     # the same error is reported once per repetition
     errors = sorted(set(errors))
     return runs, errors, contexts, meta
@@ -140,8 +169,16 @@ def spinning(r):
 class Table:
     """Medians per benchmark over clean repetitions (or all, flagged)."""
 
-    def __init__(self, runs, threshold, min_share):
-        self.threshold = threshold
+    def __init__(self, runs, band, near_ns, min_share):
+        # Each section's placement: the median of its probes; a repetition
+        # belongs to it when its probe lies within `band` of that median.
+        by_section = defaultdict(list)
+        for r in runs:
+            if r["probe"] is not None:
+                by_section[r["section"]].append(r["probe"])
+        self.placement = {sec: statistics.median(v) for sec, v in by_section.items()}
+        self.band = band
+        self.near_ns = near_ns
         self.min_share = min_share
         groups = defaultdict(list)
         for r in runs:
@@ -150,7 +187,12 @@ class Table:
         self.groups = groups
 
     def near(self, r):
-        return r["probe"] is not None and r["probe"] <= self.threshold
+        if r["probe"] is None:
+            return False
+        if self.near_ns:
+            return r["probe"] <= self.near_ns
+        m = self.placement[r["section"]]
+        return abs(r["probe"] - m) <= self.band * m
 
     def undisturbed(self, r):
         return not spinning(r) or r.get("cpu_share", 1.0) >= self.min_share
@@ -229,7 +271,7 @@ def md_table(header, rows):
 
 # ------------------------------------------------------------------ charts
 
-def charts(t, runs, out_dir, threshold, title_suffix):
+def charts(t, runs, out_dir, title_suffix):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -392,7 +434,10 @@ def charts(t, runs, out_dir, threshold, title_suffix):
         bins = [x for x in range(0, int(hi) + 20, 10)]
         for s, v in probes.items():
             ax.hist([min(p, hi) for p in v], bins=bins, alpha=0.6, label=f"{s} ({len(v)} repetitions)")
-        ax.axvline(threshold, color="black", linestyle="dashed", label=f"near/far threshold {threshold:.0f} ns")
+        for sec, m in t.placement.items():
+            ax.axvspan(m * (1 - t.band), m * (1 + t.band), color="grey", alpha=0.04)
+        ax.axvline(statistics.median(allp), color="black", linestyle="dashed",
+                   label=f"median probe {statistics.median(allp):.0f} ns (kept: ±{100 * t.band:.0f}% of each section's median)")
         ax.set_xlabel("placement probe: one cache line's round trip CPU 0 ↔ 1, ns (larger of before/after)")
         ax.set_ylabel("repetitions")
         ax.set_title("Placement of the two vCPUs during the run" + title_suffix)
@@ -403,19 +448,23 @@ def charts(t, runs, out_dir, threshold, title_suffix):
 
 # ------------------------------------------------------------------ summary
 
-def summary(t, runs, errors, meta, contexts, threshold, pngs):
+def summary(t, runs, errors, meta, contexts, pngs):
     L = []
     mode = meta.get("mode", "?")
     L.append("# que benchmark results")
     L.append("")
+    commands = meta.get("commands") or [meta.get("command", "scripts/bench.sh")]
     L.append(f"Generated by scripts/plot_bench.py from the run `{meta.get('stamp', '?')}` "
              f"({mode} mode, {meta.get('repetitions', '?')} repetitions per benchmark, minimum time "
-             f"{meta.get('min_time', '?')} s per repetition, nice {meta.get('nice', 0)}, git {meta.get('git', '?')}, "
+             f"{meta.get('min_time', '?')} s per repetition, git {meta.get('git', '?')}, "
              f"headers {meta.get('que_headers_sha256', '?')}). "
-             f"Command: `{meta.get('command', 'scripts/bench.sh')}`.")
+             + ("Command: " if len(commands) == 1 else "Commands (the run was resumed): ")
+             + "; ".join(f"`{c}`" for c in commands) + ".")
     L.append("")
-    L.append(f"Figures are medians over the *clean* repetitions: taken in the near vCPU placement (placement probe "
-             f"≤ {threshold:.0f} ns) and, where both sides spin, undisturbed (cpu_share ≥ {t.min_share}); "
+    placement = ("probe ≤ {:.0f} ns".format(t.near_ns) if t.near_ns else
+                 f"larger placement probe within ±{100 * t.band:.0f}% of its section's median probe")
+    L.append(f"Figures are medians over the *clean* repetitions: taken in the section's usual vCPU placement "
+             f"({placement}) and, where both sides spin, undisturbed (cpu_share ≥ {t.min_share}); "
              "† marks a benchmark that had no clean repetition (median of all of them). "
              "Rates are messages per second (M = 10⁶, G = 10⁹).")
     L.append("")
@@ -424,7 +473,8 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
     L.append("## How noisy the run was")
     L.append("")
     rows = []
-    for s in SECTIONS:
+    order = list(meta.get("sections", {})) + sorted({r["section"] for r in runs})
+    for s in dict.fromkeys(order):
         rs = [r for r in runs if r["section"] == s and r["probe"] is not None]
         if not rs:
             continue
@@ -434,13 +484,13 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
         shares = [r["cpu_share"] for r in rs if spinning(r) and "cpu_share" in r]
         m = meta.get("sections", {}).get(s, {})
         rows.append([s, len(rs), f"{near} ({100 * near / len(rs):.0f}%)", f"{clean} ({100 * clean / len(rs):.0f}%)",
-                     f"{percentile(ps, 0.1):.0f} / {percentile(ps, 0.5):.0f} / {percentile(ps, 0.9):.0f}",
+                     f"{percentile(ps, 0.0):.0f} / {percentile(ps, 0.1):.0f} / {percentile(ps, 0.5):.0f} / {percentile(ps, 0.9):.0f} / {percentile(ps, 1.0):.0f}",
                      f"{percentile(shares, 0.1):.2f} / {percentile(shares, 0.5):.2f}" if shares else "–",
-                     m.get("other_cpus", "?"), m.get("steal_cpus", "?"),
+                     m.get("other_cpus", "?"), m.get("steal_cpus", "?"), m.get("nice", meta.get("nice", 0)),
                      m.get("loadavg_before", "?") + " → " + m.get("loadavg_after", "?"), m.get("seconds", "?"),
                      m.get("busy_processes_after", "") or "none"])
-    L.append(md_table(["section", "repetitions", "near", "clean", "probe p10 / p50 / p90 (ns)", "cpu_share p10 / p50",
-                       "CPUs used by other processes", "steal (CPUs)", "load average", "seconds",
+    L.append(md_table(["section", "repetitions", "in placement", "clean", "probe min / p10 / p50 / p90 / max (ns)", "cpu_share p10 / p50",
+                       "CPUs used by other processes", "steal (CPUs)", "nice", "load average", "seconds",
                        "busiest other processes at the end"], rows))
     L.append("")
     L.append("*CPUs used by other processes*: system-wide busy time during the section minus que_bench's own, "
@@ -458,6 +508,11 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
     L.append("")
     rows = []
     pp = t.value("limit_pingpong", "pingpong", None, None, "median_ns")
+    # Between processes the reference is the same run's own placement probes
+    # (a 2000-trip cache-line ping-pong around every repetition of the
+    # process round trips), so the ratio does not mix two sections.
+    proc_probes = [r["probe"] for r in runs if r["family"] == "proc_rtt" and r["probe"] is not None and t.clean(r)]
+    pp_proc = statistics.median(proc_probes) if proc_probes else pp
     for ring in t.rings("tp"):
         best_peer, best_name = None, None
         for c in THREAD_PEERS:
@@ -518,10 +573,10 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
             r = ratio(kern[bn], shm)
             rows.append([f"{p} B round trip: fastest kernel mechanism ({bn}) / que over shm", "≥ 20×",
                          f"{fmt_ns(kern[bn])} / {fmt_ns(shm)} = {fmt_ratio(r)}", "met" if r >= 20 else "**not met**"])
-        if shm is not None and pp:
-            r = ratio(shm, pp)
-            rows.append([f"{p} B round trip between processes: que over shm / one cache line's round trip", "≤ 1.10×",
-                         f"{fmt_ns(shm)} / {fmt_ns(pp)} = {fmt_ratio(r)}", "met" if r <= 1.1 else "**not met**"])
+        if shm is not None and pp_proc:
+            r = ratio(shm, pp_proc)
+            rows.append([f"{p} B round trip between processes: que over shm / one cache line's round trip (probes)", "≤ 1.10×",
+                         f"{fmt_ns(shm)} / {fmt_ns(pp_proc)} = {fmt_ratio(r)}", "met" if r <= 1.1 else "**not met**"])
     L.append(md_table(["measure", "target", "measured", ""], rows))
     L.append("")
 
@@ -545,16 +600,18 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
                 vals = {c: v for c, v in vals.items() if v is not None}
                 best[r] = (max(vals.values()), max(vals, key=vals.get)) if vals else (None, None)
             for c in t.contenders("tp"):
+                if all(t.value("tp", c, p, r) is None for r in rings):
+                    continue  # a contender measured at other payloads only
                 rows.append([c] + [cell(t, "tp", c, p, r) for r in rings])
             rows.append(["*one-core memcpy*"] + [cell(t, "limit_memcpy", "memcpy", p, r) for r in rings])
-            for c in ("que_push", "que_batch", "que_inplace", "que_push_huge"):
-                if c not in t.contenders("tp"):
+            for c in ("que_push", "que_batch", "que_inplace", "que_push_huge", "que_push_pair"):
+                if t.value("tp", c, p, rings[0]) is None and all(t.value("tp", c, p, r) is None for r in rings):
                     continue
                 rows.append([f"*{c} ÷ best peer*"] + [
                     (fmt_ratio(ratio(t.value("tp", c, p, r), best[r][0])) + f" ({best[r][1]})") if best[r][0] else "–"
                     for r in rings])
-            for c in ("que_push", "que_batch", "que_inplace", "que_push_huge"):
-                if c not in t.contenders("tp"):
+            for c in ("que_push", "que_batch", "que_inplace", "que_push_huge", "que_push_pair"):
+                if all(t.value("tp", c, p, r) is None for r in rings):
                     continue
                 rows.append([f"*{c} ÷ memcpy*"] + [fmt_ratio(ratio(t.value("tp", c, p, r), lims[r])) for r in rings])
             L.append(md_table(["contender"] + rings, rows))
@@ -572,7 +629,7 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
             L.append("")
 
     # ---- latency
-    def latency_table(family, title):
+    def latency_table(family, title, ref):
         if not t.contenders(family):
             return
         L.append(f"## {title}")
@@ -584,15 +641,18 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
             row = [c]
             for p in payloads:
                 row.append(" / ".join(cell(t, family, c, p, None, m, fmt_ns) for m in ("median_ns", "p99_ns", "p999_ns")))
-            row += [fmt_ratio(ratio(t.value(family, c, p, None, "median_ns"), pp)) for p in payloads]
+            row += [fmt_ratio(ratio(t.value(family, c, p, None, "median_ns"), ref)) for p in payloads]
             rows.append(row)
-        if pp:
+        if family == "rtt" and pp:
             lim = " / ".join(cell(t, "limit_pingpong", "pingpong", None, None, m, fmt_ns) for m in ("median_ns", "p99_ns", "p999_ns"))
             rows.append(["*one cache line's round trip*"] + [lim] * len(payloads) + [""] * len(payloads))
+        elif ref:
+            rows.append(["*one cache line's round trip (median of this section's probes)*"]
+                        + [fmt_ns(ref)] * len(payloads) + [""] * len(payloads))
         L.append(md_table(header, rows))
         L.append("")
 
-    latency_table("rtt", "Threads round trip (ping-pong over two channels)")
+    latency_table("rtt", "Threads round trip (ping-pong over two channels)", pp)
 
     # ---- processes
     if t.contenders("proc_tp"):
@@ -610,7 +670,7 @@ def summary(t, runs, errors, meta, contexts, threshold, pngs):
                 rows.append([f"*que_shm ÷ {c}*"] + [fmt_ratio(ratio(shm[p], t.value("proc_tp", c, p, ring))) for p in payloads])
         L.append(md_table(["contender"] + [f"{p} B" for p in payloads], rows))
         L.append("")
-    latency_table("proc_rtt", "Processes round trip (ping-pong over two channels)")
+    latency_table("proc_rtt", "Processes round trip (ping-pong over two channels)", pp_proc)
 
     # ---- spmc
     if t.contenders("spmc"):
@@ -650,8 +710,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", required=True, help="directory with <section>.json and meta.json")
     ap.add_argument("--out", required=True, help="directory for the PNGs and results.md")
-    ap.add_argument("--near-ns", type=float, help="absolute near/far threshold on the placement probe")
-    ap.add_argument("--near-factor", type=float, default=1.5, help="threshold = factor x p10 of all probes")
+    ap.add_argument("--band", type=float, default=0.25,
+                    help="keep repetitions whose probe is within this fraction of their section's median probe")
+    ap.add_argument("--near-ns", type=float, help="instead keep repetitions whose probe is at most this many ns")
     ap.add_argument("--min-share", type=float, default=0.9, help="cpu_share below this marks a disturbed repetition")
     ap.add_argument("--no-charts", action="store_true")
     args = ap.parse_args()
@@ -659,14 +720,12 @@ def main():
     runs, errors, contexts, meta = load(args.results)
     if not runs:
         sys.exit(f"plot_bench.py: no results in {args.results}")
-    probes = [r["probe"] for r in runs if r["probe"] is not None]
-    threshold = args.near_ns if args.near_ns else args.near_factor * percentile(probes, 0.1)
-    t = Table(runs, threshold, args.min_share)
+    t = Table(runs, args.band, args.near_ns, args.min_share)
 
     os.makedirs(args.out, exist_ok=True)
     suffix = "" if meta.get("mode") != "quick" else " [quick run]"
-    pngs = [] if args.no_charts else charts(t, runs, args.out, threshold, suffix)
-    text = summary(t, runs, errors, meta, contexts, threshold, pngs)
+    pngs = [] if args.no_charts else charts(t, runs, args.out, suffix)
+    text = summary(t, runs, errors, meta, contexts, pngs)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(text)
     # keep the raw data beside the charts (compressed) so they can be re-rendered:
@@ -674,15 +733,17 @@ def main():
     raw = os.path.join(args.out, "raw")
     if os.path.abspath(raw) != os.path.abspath(args.results):
         os.makedirs(raw, exist_ok=True)
-        for old in glob.glob(os.path.join(raw, "*.json*")):
+        for old in glob.glob(os.path.join(raw, "*.json*")) + glob.glob(os.path.join(raw, "commands.txt")):
             os.remove(old)
+        for path in glob.glob(os.path.join(args.results, "commands.txt")):
+            shutil.copy(path, raw)
         for path in glob.glob(os.path.join(args.results, "*.json")):
-            if os.path.basename(path) == "meta.json":
+            if path.endswith("meta.json"):
                 shutil.copy(path, raw)
                 continue
             with open(path, "rb") as src, gzip.open(os.path.join(raw, os.path.basename(path) + ".gz"), "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    print(f"plot_bench.py: wrote {len(pngs)} charts and results.md to {args.out} (near threshold {threshold:.0f} ns)")
+    print(f"plot_bench.py: wrote {len(pngs)} charts and results.md to {args.out}")
 
 
 if __name__ == "__main__":
