@@ -86,9 +86,10 @@ struct alignas(cache_line) producer_block {
 // The consumer's block, the mirror image. For spmc (many consumers, none of
 // which the producer waits for) only the cold half's counters are used.
 struct alignas(cache_line) consumer_block {
-    // Index one past the last message the consumer has finished reading.
-    // Written by the consumer with release after it copied the slots out; read
-    // by the producer with acquire when its cached copy says the ring is full.
+    // Index one past the last message the consumer has released (read and
+    // handed back; single pops hand back in groups, see spsc.hpp). Written by
+    // the consumer with release after it copied the slots out; read by the
+    // producer with acquire when its cached copy says the ring is full.
     std::atomic<std::uint64_t> read;
     std::byte hot_pad_[cache_line - sizeof(std::atomic<std::uint64_t>)];
 
