@@ -41,8 +41,9 @@
 // so in steady state a side touches the other side's line once per lap of
 // cached progress, not once per message — and the consumer's batched release
 // above (B-Queue, MCRingBuffer). Per-slot sequence words (FastForward,
-// atomic_queue) were measured too and were no faster here for a generic T;
-// bench/ring_designs.hpp keeps every candidate runnable beside the peers. The ring's state lives in the
+// atomic_queue) measured 0.6-1.07x of this ring at 8 bytes here and would
+// break the contiguous spans of claim/peek; bench/ring_designs.hpp keeps
+// every candidate runnable beside the peers. The ring's state lives in the
 // pointer-free layout of detail/layout.hpp; the private copies live in the
 // handles (process-local memory) because keeping them on a shared line made
 // the round trip 301 ns instead of 170 ns here (docs/design.md).
@@ -315,7 +316,9 @@ public:
         if (n != 0) publish(n);
     }
 
-    // Messages in the ring (a snapshot: the consumer may be draining it).
+    // Messages in the ring (a snapshot: the consumer may be draining it),
+    // counting those the consumer has read but not yet returned (see the
+    // contract above: fewer than min(64, N/4)).
     std::size_t size() const noexcept {
         // acquire is not needed for a count; relaxed gives a value that was
         // true at some instant, which is all a snapshot can promise.
@@ -674,7 +677,8 @@ private:
     // when it took the last message the consumer knew of. Storing `read` on
     // every pop made the producer, spinning on a full ring, pull that line
     // back and forth once per message; this way it moves once per
-    // release_every messages (4-6x the 8-byte rate here; docs/benchmarks.md).
+    // release_every messages (in the minimal ring of bench/ring_designs.hpp,
+    // 32-43 M/s of 8-byte messages became 136-278 M/s; docs/benchmarks.md).
     // The cost is capacity the producer cannot see yet: fewer than
     // release_every read slots. Returning them when the consumer drains what
     // it saw keeps a consumer that waits (or sleeps) from holding any: it
