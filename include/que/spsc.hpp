@@ -40,7 +40,8 @@
 // of the other side's index that is refreshed only when it says full/empty —
 // so in steady state a side touches the other side's line once per lap of
 // cached progress, not once per message — and the consumer's batched release
-// above (B-Queue, MCRingBuffer). Per-slot sequence words (FastForward,
+// above (B-Queue, MCRingBuffer); a blocking pop also lets the producer finish
+// the cache line it is filling before reading it (let_line_fill). Per-slot sequence words (FastForward,
 // atomic_queue) measured 0.6-1.07x of this ring at 8 bytes here and would
 // break the contiguous spans of claim/peek; bench/ring_designs.hpp keeps
 // every candidate runnable beside the peers. The ring's state lives in the
