@@ -334,7 +334,13 @@ def charts(t, runs, out_dir, title_suffix):
             ax.set_title(f"{p} B")
             ax.grid(which="both", alpha=0.3)
         axes[0][0].set_ylabel("million messages / s (log)")
-        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+        # One legend for every panel's lines (the candidate designs only run
+        # at some payloads, so the last panel alone would miss them).
+        seen = {}
+        for ax in axes[0]:
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                seen.setdefault(l, h)
+        axes[0][-1].legend(seen.values(), seen.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
         fig.suptitle(f"Threads throughput against ring size (bytes of payload){title_suffix}")
         save(fig, "threads_throughput_by_ring.png")
 
