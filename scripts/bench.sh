@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — build que's benchmarks, run them, render the charts.
 #
-#   scripts/bench.sh            full run (9 repetitions per benchmark, ~20 min on 2 vCPUs)
+#   scripts/bench.sh            full run (9 repetitions per benchmark, 23-31 min on 2 vCPUs)
 #   scripts/bench.sh --quick    8 and 1264 B at one ring size, 5 repetitions (< 3 min)
 #
 # Options:
