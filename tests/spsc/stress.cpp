@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "checked_message.hpp"
+#include "pinning.hpp"
 #include "spsc_transfer.hpp"
 
 namespace {
@@ -45,7 +47,68 @@ using que_test::flavour;
 using que_test::msg1264;
 using que_test::msg8;
 
+// 24 bytes: 64 is not a multiple, so messages straddle cache lines and the
+// consumer's "is the next message in the producer's line" arithmetic
+// (spsc.hpp, let_line_fill) meets every alignment.
+struct msg24 {
+    std::uint64_t seq, inverse, mixed;
+    static msg24 make(std::uint64_t s) noexcept { return {s, ~s, s * 0x9e3779b97f4a7c15ull}; }
+    bool is(std::uint64_t s) const noexcept { return seq == s && inverse == ~s && mixed == s * 0x9e3779b97f4a7c15ull; }
+};
+
+// Only the blocking calls: the producer's push and the consumer's pop(T&),
+// which waits when the ring is empty and, when it keeps up with the
+// producer, lets it finish the cache line it is filling. Every message is
+// checked in order.
+template <class M, std::size_t N>
+void blocking_stream(std::uint64_t full_count) {
+    const std::uint64_t total = que_test::scaled(full_count);
+    auto [tx, rx] = que::spsc::make<M, N>();
+    std::uint64_t push_failures = 0, pop_failures = 0, wrong = 0, received = 0;
+    const auto make = [](std::uint64_t s) {
+        if constexpr (std::is_same_v<M, msg8>) return msg8::make(s);
+        else return M::make(s);
+    };
+    const auto matches = [](const M& m, std::uint64_t s) {
+        if constexpr (std::is_same_v<M, msg8>) return m.intact() && m.seq() == (s & msg8::seq_mask);
+        else return m.is(s);
+    };
+    const int pinned = que_test::run_pair(
+        [&] {
+            for (std::uint64_t s = 0; s < total; ++s)
+                if (tx.push(make(s)) != que::status::ok) ++push_failures;
+        },
+        [&] {
+            for (std::uint64_t s = 0; s < total; ++s) {
+                M m{};
+                if (rx.pop(m) != que::status::ok) {
+                    ++pop_failures;
+                    break;
+                }
+                if (!matches(m, s)) ++wrong;
+                ++received;
+            }
+        });
+    std::printf("spsc stress blocking push/pop, %zu-byte messages, N=%zu: %llu messages (full count %llu / "
+                "QUE_TEST_SCALE_DIVISOR %d), %d of 2 threads pinned\n",
+                sizeof(M), N, static_cast<unsigned long long>(total), static_cast<unsigned long long>(full_count),
+                QUE_TEST_SCALE_DIVISOR, pinned);
+    std::fflush(stdout);
+    CHECK(push_failures == 0);
+    CHECK(pop_failures == 0);
+    CHECK(wrong == 0);
+    CHECK(received == total);
+    CHECK(rx.empty());
+    CHECK(tx.size() == 0);
+}
+
 }  // namespace
+
+TEST_CASE("spsc stress: blocking push and pop only, 8-byte and 24-byte messages", "[spsc][stress]") {
+    blocking_stream<msg8, 4096>(msg8::stress_count);
+    blocking_stream<msg8, 8>(msg8::stress_count / 10);  // groups of 2, one line holds the whole ring
+    blocking_stream<msg24, 512>(msg8::stress_count / 2);
+}
 
 TEST_CASE("spsc stress: 8-byte messages, push/pop", "[spsc][stress]") {
     stress<msg8, 4096, flavour::single>(msg8::stress_count);
