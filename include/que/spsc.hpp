@@ -660,8 +660,9 @@ private:
     template <class Deadline>
     status ready(Deadline deadline) noexcept {
         if (read_ != cached_write_) {  // known messages: no shared access, unless the
-            if (cached_write_ != settled_ && line_of(read_) == line_of(cached_write_))
-                let_line_fill();       // next is in the line the producer may be filling
+            if constexpr (sizeof(T) < physical_line) {  // next is in the line the producer may be filling
+                if (cached_write_ != settled_ && line_of(read_) == line_of(cached_write_)) let_line_fill();
+            }
             return status::ok;
         }
         if (available(1) == 0) {
@@ -708,8 +709,8 @@ private:
                 if (w - read_ <= N && w - read_ > cached_write_ - read_) cached_write_ = w;
                 if (cached_write_ == seen) break;  // the producer paused: take what is there
             }
+            settled_ = cached_write_;
         }
-        settled_ = cached_write_;
     }
 
     // 64, not que::detail::cache_line (128): a reader takes one line from
