@@ -116,14 +116,18 @@ void timeouts_honoured() {
     CHECK(m.seq == 2);
 }
 
-// N messages through a ring of capacity Cap, both sides of strategy W;
-// every message checked (order, integrity); nothing lost or duplicated. A
-// lost wake-up hangs, which the test's TIMEOUT turns into a failure.
-template <std::size_t Cap, class W>
-void handoffs(std::uint64_t count) {
-    auto ch = que::spsc::make<msg, Cap, W>();
-    auto& tx = ch.first;
-    auto& rx = ch.second;
+// A producer thread pushes messages 0..count-1 and closes; this thread pops
+// until the stream ends, checking each message's order and integrity.
+struct stream_result {
+    bool producer_ok = true;      // every push returned ok
+    status end = status::ok;      // what ended the consumer's loop
+    std::uint64_t received = 0;   // messages popped
+    std::uint64_t bad = 0;        // out of order or failing their check
+    std::uint64_t sum = 0;        // of the sequence numbers received
+};
+
+template <class Producer, class Consumer>
+stream_result stream_then_close(Producer& tx, Consumer& rx, std::uint64_t count) {
     std::atomic<bool> producer_ok{true};
     std::thread producer([&] {
         for (std::uint64_t i = 0; i < count; ++i) {
@@ -134,15 +138,26 @@ void handoffs(std::uint64_t count) {
         }
         tx.close();
     });
-    std::uint64_t expected = 0, bad = 0, sum = 0;
+    stream_result r;
     msg m{};
-    status s;
-    while ((s = rx.pop(m)) == status::ok) {
-        if (m.seq != expected || m.check != check_of(m.seq)) ++bad;
-        sum += m.seq;
-        ++expected;
+    while ((r.end = rx.pop(m)) == status::ok) {
+        if (m.seq != r.received || m.check != check_of(m.seq)) ++r.bad;
+        r.sum += m.seq;
+        ++r.received;
     }
     producer.join();
+    r.producer_ok = producer_ok;
+    return r;
+}
+
+// N messages through a ring of capacity Cap, both sides of strategy W;
+// every message checked (order, integrity); nothing lost or duplicated. A
+// lost wake-up hangs, which the test's TIMEOUT turns into a failure.
+template <std::size_t Cap, class W>
+void handoffs(std::uint64_t count) {
+    auto ch = que::spsc::make<msg, Cap, W>();
+    auto& rx = ch.second;
+    const stream_result r = stream_then_close(ch.first, rx, count);
     const auto* pb = producer_block_of(rx);
     const auto* cb = consumer_block_of(rx);
     // Each futex word is bumped once per wake of a sleeper (plus close).
@@ -153,11 +168,11 @@ void handoffs(std::uint64_t count) {
                 Cap, static_cast<unsigned long long>(count), QUE_TEST_SCALE_DIVISOR, consumer_wakes,
                 producer_wakes);
     INFO("messages " << count << ", consumer woken " << consumer_wakes << ", producer woken " << producer_wakes);
-    CHECK(producer_ok);
-    CHECK(s == status::closed);
-    CHECK(expected == count);
-    CHECK(bad == 0);
-    CHECK(sum == count * (count - 1) / 2);
+    CHECK(r.producer_ok);
+    CHECK(r.end == status::closed);
+    CHECK(r.received == count);
+    CHECK(r.bad == 0);
+    CHECK(r.sum == count * (count - 1) / 2);
     // The test is about the sleep path: it must actually have been taken.
     CHECK(consumer_wakes + producer_wakes > count / 100);
 }
@@ -294,22 +309,10 @@ TEST_CASE("no lost wake-up: 10^6 sleep/wake hand-offs through a ring of 2", "[wa
 TEST_CASE("hand-offs with the default sleep strategy", "[wait][handoff]") {
     const std::uint64_t count = scaled(1'000'000);
     auto ch = que::spsc::make<msg, 4, que::wait::sleep>();
-    auto& tx = ch.first;
-    auto& rx = ch.second;
-    std::thread producer([&] {
-        for (std::uint64_t i = 0; i < count; ++i) tx.push(make_msg(i));
-        tx.close();
-    });
-    std::uint64_t expected = 0, bad = 0;
-    msg m{};
-    while (rx.pop(m) == status::ok) {
-        if (m.seq != expected || m.check != check_of(m.seq)) ++bad;
-        ++expected;
-    }
-    producer.join();
+    const stream_result r = stream_then_close(ch.first, ch.second, count);
     std::printf("default sleep strategy: %llu messages\n", static_cast<unsigned long long>(count));
-    CHECK(expected == count);
-    CHECK(bad == 0);
+    CHECK(r.received == count);
+    CHECK(r.bad == 0);
 }
 
 TEST_CASE("a sleeping consumer and a spinning producer (no wakes) still hand off everything", "[wait][mixed]") {
@@ -324,20 +327,10 @@ TEST_CASE("a sleeping consumer and a spinning producer (no wakes) still hand off
         auto rx = que::spsc::consumer<msg, 8, eager_sleep>::open(que::shm{name});
         CHECK(producer_block_of(rx)->wakes.load() == 0);
         CHECK(consumer_block_of(rx)->wakes.load() == 1);
-        std::thread producer([&] {
-            for (std::uint64_t i = 0; i < count; ++i) tx.push(make_msg(i));
-            tx.close();
-        });
-        std::uint64_t expected = 0, bad = 0;
-        msg m{};
-        while (rx.pop(m) == status::ok) {
-            if (m.seq != expected || m.check != check_of(m.seq)) ++bad;
-            ++expected;
-        }
-        producer.join();
+        const stream_result r = stream_then_close(tx, rx, count);
         std::printf("mixed strategies: %llu messages\n", static_cast<unsigned long long>(count));
-        CHECK(expected == count);
-        CHECK(bad == 0);
+        CHECK(r.received == count);
+        CHECK(r.bad == 0);
     }
     { std::error_code ignored; que::shm_remove(name, ignored); }
 }
