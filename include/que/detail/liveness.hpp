@@ -106,14 +106,34 @@ inline peer_state check_peer(const std::atomic<std::uint32_t>& pid,
     return process_alive(p, t) ? peer_state::alive : peer_state::dead;
 }
 
-// Takes the role for this process: fails (false) when a live process holds
-// it. A dead holder's role (crash, kill -9) is taken over.
-inline bool claim_role(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_t>& start_time) noexcept {
-    const std::uint32_t self = self_pid();
-    const std::uint64_t mine = self_start_time();
+// Test hooks: the regression tests of the role hand-over (tests/spsc,
+// tests/wait) define QUE_TEST_HOOKS to run code at fixed points of
+// claim_role and so force the interleavings they check. Without the macro
+// the hook is an empty inline function: nothing in a user's build.
+enum class claim_point {
+    enter,           // claim_role called, nothing read yet
+    before_reserve,  // the holder was judged dead or absent; about to take the record
+};
+#ifdef QUE_TEST_HOOKS
+inline void (*claim_hook)(claim_point) = nullptr;
+inline void run_claim_hook(claim_point at) noexcept {
+    if (claim_hook != nullptr) claim_hook(at);
+}
+#else
+inline void run_claim_hook(claim_point) noexcept {}
+#endif
+
+// Takes the role for the process (self, mine): fails (false) when a live
+// process holds it. A dead holder's role (crash, kill -9) is taken over.
+// claim_role below passes this process; tests pass another identity to play
+// two claimants from one process.
+inline bool claim_role_as(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_t>& start_time,
+                          std::uint32_t self, std::uint64_t mine) noexcept {
+    run_claim_hook(claim_point::enter);
     std::uint32_t held = pid.load(std::memory_order_acquire);
     for (;;) {
         if (held != 0 && process_alive(held, start_time.load(std::memory_order_acquire))) return false;
+        run_claim_hook(claim_point::before_reserve);
         // See check_peer: zero first so no reader pairs our pid with the
         // previous owner's start time.
         start_time.store(0, std::memory_order_relaxed);
@@ -121,6 +141,10 @@ inline bool claim_role(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_
     }
     start_time.store(mine, std::memory_order_release);
     return true;
+}
+
+inline bool claim_role(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_t>& start_time) noexcept {
+    return claim_role_as(pid, start_time, self_pid(), self_start_time());
 }
 
 // Gives the role back (only if we still hold it: a peer may have judged us
