@@ -570,3 +570,131 @@ TEST_CASE("spsc: hot-path calls are noexcept", "[spsc][unit]") {
     STATIC_REQUIRE(noexcept(std::declval<C&>().empty()));
     (void)v;
 }
+
+// --- issue 11: outstanding claims and peeks, impossible sizes ------------------
+
+TEST_CASE("spsc: a publication invalidates an outstanding claim, so commit never publishes past free space",
+          "[spsc][unit][claim]") {
+    constexpr std::size_t N = 16;
+    auto [tx, rx] = que::spsc::make<std::uint64_t, N>();
+    SECTION("try_push") {
+        std::span<std::uint64_t> w = tx.claim(N);
+        REQUIRE(w.size() == N);
+        REQUIRE(tx.try_push(std::uint64_t{7}));
+        tx.commit(N);  // the claim died with the push: publishes nothing
+    }
+    SECTION("push") {
+        REQUIRE(tx.claim(N).size() == N);
+        REQUIRE(tx.push(std::uint64_t{7}) == que::status::ok);
+        tx.commit(N);
+    }
+    SECTION("batch try_push") {
+        REQUIRE(tx.claim(N).size() == N);
+        const std::uint64_t one[1] = {7};
+        REQUIRE(tx.try_push(std::span<const std::uint64_t>(one)) == 1);
+        tx.commit(N);
+    }
+    SECTION("a partly committed claim, then a push") {
+        std::span<std::uint64_t> w = tx.claim(N);
+        w[0] = 6;
+        tx.commit(1);
+        REQUIRE(tx.try_push(std::uint64_t{7}));
+        tx.commit(N);  // the rest of the claim died with the push
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(6));
+        for (std::uint64_t i = 0; i < N - 1; ++i) REQUIRE(tx.try_push(std::uint64_t{100 + i}));
+        CHECK_FALSE(tx.try_push(std::uint64_t{0}));
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(7));
+        for (std::uint64_t i = 0; i < N - 1; ++i) CHECK(rx.try_pop() == std::optional<std::uint64_t>(100 + i));
+        CHECK_FALSE(rx.try_pop());
+        return;
+    }
+    CHECK(tx.size() == 1);
+    CHECK(rx.size() == 1);
+    CHECK(rx.try_pop() == std::optional<std::uint64_t>(7));
+    CHECK_FALSE(rx.try_pop());
+    // The free count is right: exactly N more fit, then the ring is full.
+    for (std::uint64_t i = 0; i < N; ++i) REQUIRE(tx.try_push(std::uint64_t{200 + i}));
+    CHECK_FALSE(tx.try_push(std::uint64_t{0}));
+    for (std::uint64_t i = 0; i < N; ++i) CHECK(rx.try_pop() == std::optional<std::uint64_t>(200 + i));
+}
+
+TEST_CASE("spsc: a pop after peek takes the span's first messages; release gives back only what the span showed",
+          "[spsc][unit][peek]") {
+    constexpr std::size_t N = 16;
+    auto [tx, rx] = que::spsc::make<std::uint64_t, N>();
+    for (std::uint64_t i = 0; i < 8; ++i) REQUIRE(tx.try_push(i));
+    std::span<const std::uint64_t> seen = rx.peek();
+    REQUIRE(seen.size() == 8);
+    SECTION("single pop") {
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(0));
+        // The span's entries the pop did not take are still there, unchanged.
+        for (std::size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] == i);
+        for (std::uint64_t i = 8; i < 12; ++i) REQUIRE(tx.try_push(i));
+        rx.release(seen.size());  // 1..7 only: 8 was never shown by the span
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(8));
+    }
+    SECTION("batch pop") {
+        std::uint64_t out[3];
+        REQUIRE(rx.try_pop(std::span<std::uint64_t>(out)) == 3);
+        for (std::uint64_t i = 8; i < 12; ++i) REQUIRE(tx.try_push(i));
+        rx.release(seen.size());  // 3..7 only
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(8));
+    }
+    SECTION("pops past the span: release gives back nothing") {
+        for (std::uint64_t i = 8; i < 12; ++i) REQUIRE(tx.try_push(i));
+        for (std::uint64_t i = 0; i < 9; ++i) REQUIRE(rx.try_pop() == std::optional<std::uint64_t>(i));
+        rx.release(seen.size());
+        CHECK(rx.try_pop() == std::optional<std::uint64_t>(9));
+    }
+    SECTION("release without any peek gives back nothing") {
+        auto [tx2, rx2] = que::spsc::make<std::uint64_t, N>();
+        REQUIRE(tx2.try_push(std::uint64_t{1}));
+        rx2.release(1);
+        CHECK(rx2.size() == 1);
+        CHECK(rx2.try_pop() == std::optional<std::uint64_t>(1));
+        return;
+    }
+    // Nothing was lost: the rest follows in order.
+    std::uint64_t next = *rx.try_pop();
+    CHECK(next == 9);
+    while (auto v = rx.try_pop()) CHECK(*v == ++next);
+    CHECK(next == 11);
+}
+
+TEST_CASE("spsc: validate refuses a header whose sizes overflow or disagree", "[spsc][unit][corrupt]") {
+    using que::detail::header;
+    const que::detail::channel_spec spec{que::detail::channel_kind::spsc, 8, 8, 16, 1234, 8};
+    alignas(128) std::array<std::byte, que::detail::slots_offset + 16 * 8> seg{};
+    que::detail::initialize(seg.data(), spec, 4096, 1);
+    REQUIRE_FALSE(que::detail::validate(seg.data(), seg.size(), spec));
+    header* h = que::detail::header_of(seg.data());
+    SECTION("slot_size * capacity wraps to a small size") {
+        // A spec the compiler would refuse, as a header could claim it: the
+        // product wraps to 0 and the layout would be 896 bytes.
+        const que::detail::channel_spec huge{que::detail::channel_kind::spsc, 8, 8, std::uint64_t{1} << 61, 1234, 8};
+        h->capacity = huge.capacity;
+        h->segment_size = que::detail::slots_offset;  // what the wrapped product gives
+        CHECK(que::detail::validate(seg.data(), seg.size(), huge) == que::errc::corrupt_segment);
+    }
+    SECTION("capacity not a power of two") {
+        const que::detail::channel_spec odd{que::detail::channel_kind::spsc, 8, 8, 12, 1234, 8};
+        h->capacity = 12;
+        h->segment_size = que::detail::slots_offset + 12 * 8;
+        CHECK(que::detail::validate(seg.data(), seg.size(), odd) == que::errc::corrupt_segment);
+    }
+    SECTION("segment_size beyond the mapping") {
+        h->segment_size = ~std::uint64_t{0} - 3;
+        CHECK(que::detail::validate(seg.data(), seg.size(), spec) == que::errc::corrupt_segment);
+    }
+}
+
+TEST_CASE("spsc: segment sizes are computed without overflow, 0 when impossible", "[spsc][unit][corrupt]") {
+    CHECK(que::detail::checked_segment_size(8, 16) == que::detail::slots_offset + 128);
+    CHECK(que::detail::checked_segment_size(8, std::uint64_t{1} << 61) == 0);
+    CHECK(que::detail::checked_segment_size(std::uint64_t{1} << 40, std::uint64_t{1} << 40) == 0);
+    CHECK(que::detail::checked_segment_size(1, que::detail::max_ring_bytes) != 0);
+    CHECK(que::detail::checked_segment_size(1, que::detail::max_ring_bytes + 1) == 0);
+    CHECK(que::detail::checked_segment_size(0, 16) == 0);
+    const que::detail::channel_spec huge{que::detail::channel_kind::spsc, 8, 8, std::uint64_t{1} << 61, 1, 8};
+    CHECK(huge.segment_size() == 0);  // impossible: 0, which no header matches
+}

@@ -113,6 +113,7 @@ inline peer_state check_peer(const std::atomic<std::uint32_t>& pid,
 enum class claim_point {
     enter,           // claim_role called, nothing read yet
     before_reserve,  // the holder was judged dead or absent; about to take the record
+    after_swap,      // our pid is in the record; our start time not yet
 };
 #ifdef QUE_TEST_HOOKS
 inline void (*claim_hook)(claim_point) = nullptr;
@@ -139,6 +140,7 @@ inline bool claim_role_as(std::atomic<std::uint32_t>& pid, std::atomic<std::uint
         start_time.store(0, std::memory_order_relaxed);
         if (pid.compare_exchange_strong(held, self, std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
+    run_claim_hook(claim_point::after_swap);
     start_time.store(mine, std::memory_order_release);
     return true;
 }
