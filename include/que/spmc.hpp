@@ -204,6 +204,8 @@ template <class T, std::size_t N>
 class endpoint {
 public:
     static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
+    static_assert(que::detail::ring_fits(slot_size<T>, N),
+                  "que: capacity N times the slot size exceeds que::detail::max_ring_bytes (2^47 bytes)");
 
     static constexpr std::size_t capacity() noexcept { return N; }
 

@@ -113,6 +113,8 @@ template <class T, std::size_t N>
 class endpoint {
 public:
     static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
+    static_assert(que::detail::ring_fits(sizeof(T), N),
+                  "que: capacity N times the slot size exceeds que::detail::max_ring_bytes (2^47 bytes)");
 
     static constexpr std::size_t capacity() noexcept { return N; }
 
@@ -303,6 +305,9 @@ public:
     // Write in place: returns up to `n` contiguous free slots (fewer when the
     // ring is fuller or the free run wraps; empty when full). Fill a prefix
     // and publish it with commit(k). Until then the consumer sees none of it.
+    // Any other publication (try_push, push, batch try_push) ends the claim:
+    // a commit after it publishes nothing (its slots may hold the pushed
+    // message and lie past the free space), and the span must not be used.
     std::span<T> claim(std::size_t n) noexcept {
         const std::uint64_t at = write_ & mask;
         const std::uint64_t k = std::min<std::uint64_t>({n, free_slots(n), N - at});
@@ -310,11 +315,15 @@ public:
         return {slots_ + at, static_cast<std::size_t>(k)};
     }
 
-    // Publishes the first `k` slots of the last claim (clamped to its size).
+    // Publishes the first `k` slots of the last claim (clamped to what is
+    // left of it: a commit publishes the claim's next slots, and nothing once
+    // another publication ended the claim).
     void commit(std::size_t k) noexcept {
         const std::uint64_t n = std::min<std::uint64_t>(k, claimed_);
-        claimed_ -= n;
-        if (n != 0) publish(n);
+        if (n == 0) return;
+        const std::uint64_t left = claimed_ - n;
+        publish(n);
+        claimed_ = left;
     }
 
     // Messages in the ring (a snapshot: the consumer may be draining it),
@@ -331,24 +340,31 @@ public:
 private:
     friend struct detail::access;
 
-    explicit producer(que::detail::mapping m) noexcept : base(std::move(m)) {
-        // A producer may join a live channel (e.g. restart after a crash):
-        // continue from what is published. Acquire on read pairs with the
-        // consumer's release so its reads of those slots are done before we
-        // reuse them.
-        write_ = prod_->write.load(std::memory_order_acquire);
-        cached_read_ = cons_->read.load(std::memory_order_acquire);
-        if (write_ - cached_read_ > N) cached_read_ = write_;  // insane peer index: see free_slots
-    }
+    explicit producer(que::detail::mapping m) noexcept : base(std::move(m)) {}
 
-    // Takes the producer role (false: a live process holds it) and resets
-    // the producer's shared state for this session.
+    // Takes the producer role (false: a live process holds it), then loads
+    // the indices and resets the producer's shared state for this session.
     bool join() noexcept {
         if (!que::detail::claim_role(prod_->pid, prod_->start_time)) {
             que::detail::keep_name(this->map_);  // a refused handle must not unlink the holder's channel
             return false;
         }
         self_ = que::detail::self_pid();
+        // A producer may join a live channel (e.g. restart after a crash):
+        // continue from what is published. Only now, holding the role: a
+        // previous holder may have published more until it gave the role up
+        // (it left inside our claim), and indices loaded before the claim
+        // would overwrite that and move the shared index back. The acquire on
+        // write pairs with the previous holder's release [pair:spsc-write]
+        // (the claim's acq_rel on pid orders it too); the one on read with
+        // the consumer's release [pair:spsc-read], so its copies out of those
+        // slots are done before we reuse them.
+        write_ = prod_->write.load(std::memory_order_acquire);     // [pair:spsc-write]
+        cached_read_ = cons_->read.load(std::memory_order_acquire);  // [pair:spsc-read]
+        // An insane read index (outside [write - N, write]) reads as "full",
+        // as free_slots judges it: nothing unread can be overwritten.
+        if (write_ - cached_read_ > N) cached_read_ = write_ - N;
+        claimed_ = 0;
         // We are the only producer: nobody sleeps on space_futex now (a
         // predecessor killed in its sleep may have left the count at 1, which
         // would cost the consumer a system call per release).
@@ -394,7 +410,10 @@ private:
         return free;
     }
 
+    // Every publication ends an outstanding claim (commit keeps what is left
+    // of its own): the claimed slots lay after the old write position.
     void publish(std::uint64_t n) noexcept {
+        claimed_ = 0;
         write_ += n;
         if constexpr (W::sleeps) {
             // seq_cst store then seq_cst load of the waiters count: the
@@ -437,6 +456,7 @@ public:
           released_(o.released_),
           cached_write_(o.cached_write_),
           settled_(o.settled_),
+          peek_end_(o.peek_end_),
           self_(std::exchange(o.self_, 0)) {}
     consumer& operator=(consumer&& o) noexcept {
         if (this != &o) {
@@ -446,6 +466,7 @@ public:
             released_ = o.released_;
             cached_write_ = o.cached_write_;
             settled_ = o.settled_;
+            peek_end_ = o.peek_end_;
             self_ = std::exchange(o.self_, 0);
         }
         return *this;
@@ -579,17 +600,24 @@ public:
 
     // Read in place: the contiguous run of published messages starting at the
     // oldest (empty when the ring is; shorter than size() when it wraps).
-    // They stay valid and unchanged until release().
+    // They stay valid and unchanged until release() gives them back.
+    // A pop (single or batch) between peek() and release() takes the span's
+    // first messages: those entries of the span are no longer valid (their
+    // slots may be handed back and rewritten); the rest stay valid, and
+    // release() gives back only those, never a message the span did not show.
     std::span<const T> peek() noexcept {
         const std::uint64_t at = read_ & mask;
         const std::uint64_t k = std::min<std::uint64_t>(available(1), N - at);
+        peek_end_ = read_ + k;
         return {slots_ + at, static_cast<std::size_t>(k)};
     }
 
-    // Gives the oldest `k` messages back to the producer (clamped to what is
-    // published and seen).
+    // Gives the oldest `k` messages back to the producer, clamped to those the
+    // last peek() showed that no pop has taken since (so without a peek, or
+    // after pops past it, nothing).
     void release(std::size_t k) noexcept {
-        const std::uint64_t n = std::min<std::uint64_t>(k, cached_write_ - read_);
+        const std::uint64_t shown = peek_end_ - read_;  // wraps to > N once pops passed peek_end_
+        const std::uint64_t n = std::min<std::uint64_t>(k, shown <= N ? shown : 0);
         if (n != 0) retire(n);
     }
 
@@ -602,20 +630,25 @@ public:
 private:
     friend struct detail::access;
 
-    explicit consumer(que::detail::mapping m) noexcept : base(std::move(m)) {
-        read_ = released_ = cons_->read.load(std::memory_order_acquire);
-        cached_write_ = prod_->write.load(std::memory_order_acquire);
-        if (cached_write_ - read_ > N) cached_write_ = read_;  // insane peer index: see available
-    }
+    explicit consumer(que::detail::mapping m) noexcept : base(std::move(m)) {}
 
-    // Takes the consumer role (false: a live process holds it) and resets
-    // the consumer's shared state for this session.
+    // Takes the consumer role (false: a live process holds it), then loads
+    // the indices and resets the consumer's shared state for this session.
     bool join() noexcept {
         if (!que::detail::claim_role(cons_->pid, cons_->start_time)) {
             que::detail::keep_name(this->map_);  // a refused handle must not unlink the holder's channel
             return false;
         }
         self_ = que::detail::self_pid();
+        // Only now, holding the role (see producer::join): a previous consumer
+        // may have released more until it left inside our claim; starting
+        // from an older read index would read those messages again.
+        // [pair:spsc-read]: the previous consumer's release of read (it is
+        // our own side's index; acquire for its close() that came after).
+        // [pair:spsc-write]: the producer's release, as in available().
+        read_ = released_ = peek_end_ = cons_->read.load(std::memory_order_acquire);  // [pair:spsc-read]
+        cached_write_ = prod_->write.load(std::memory_order_acquire);  // [pair:spsc-write]
+        if (cached_write_ - read_ > N) cached_write_ = read_;  // insane peer index: see available
         // The only consumer: nobody sleeps on data_futex now (see producer::join).
         prod_->data_waiters.store(0, std::memory_order_relaxed);
         cons_->wakes.store(W::sleeps ? 1 : 0, std::memory_order_release);
@@ -778,6 +811,7 @@ private:
     std::uint64_t released_ = 0;      // private: the index last stored to cons_->read (<= read_)
     std::uint64_t cached_write_ = 0;  // private: last seen producer index
     std::uint64_t settled_ = 0;       // private: a cached_write_ whose line needs no more waiting (let_line_fill)
+    std::uint64_t peek_end_ = 0;      // private: one past the last message the last peek() showed
     std::uint32_t self_ = 0;          // our pid while we hold the consumer role, else 0
 };
 

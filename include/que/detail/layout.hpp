@@ -126,6 +126,23 @@ static_assert(offsetof(consumer_block, space_waiters) == 156 && offsetof(consume
 static_assert(producer_offset == 128 && consumer_offset == 384 && metadata_offset == 640 && slots_offset == 896);
 static_assert(slots_offset % cache_line == 0);
 
+// The largest slot array que lays out: 2^47 bytes (128 TiB, the user address
+// space of x86-64 with 4-level page tables). A capacity beyond it cannot be
+// mapped anyway, and the bound keeps every size computation below far from
+// overflowing 64 bits. Handles refuse a larger N at compile time.
+inline constexpr std::uint64_t max_ring_bytes = std::uint64_t{1} << 47;
+
+constexpr bool ring_fits(std::uint64_t slot_size, std::uint64_t capacity) noexcept {
+    return slot_size != 0 && capacity <= max_ring_bytes / slot_size;
+}
+
+// The bytes a layout of `capacity` slots of `slot_size` needs; 0 (no layout
+// is 0 bytes) when that does not fit in max_ring_bytes. Used on values read
+// from a header too, so it must never wrap.
+constexpr std::uint64_t checked_segment_size(std::uint64_t slot_size, std::uint64_t capacity) noexcept {
+    return ring_fits(slot_size, capacity) ? slots_offset + round_up(slot_size * capacity, cache_line) : 0;
+}
+
 // What a handle expects to find: derived from T, N and the channel kind.
 struct channel_spec {
     channel_kind kind;
@@ -135,9 +152,7 @@ struct channel_spec {
     std::uint64_t type_tag;
     std::uint64_t slot_size;
 
-    constexpr std::uint64_t segment_size() const noexcept {
-        return slots_offset + round_up(slot_size * capacity, cache_line);
-    }
+    constexpr std::uint64_t segment_size() const noexcept { return checked_segment_size(slot_size, capacity); }
 };
 
 // The blocks of a mapped segment, by offset. `base` must be 128-byte aligned.
@@ -183,8 +198,15 @@ inline std::error_code validate(const void* base, std::uint64_t mapped_bytes, co
     if (h->element_align != spec.element_align) return errc::wrong_element_alignment;
     if (h->capacity != spec.capacity) return errc::wrong_capacity;
     if (h->type_tag != spec.type_tag) return errc::wrong_type_tag;
-    if (h->slot_size != spec.slot_size || h->slots_offset != slots_offset ||
-        h->segment_size != spec.segment_size())
+    // Every size is recomputed from the header's own fields without overflow
+    // before it is compared or used: a header claiming 2^61 slots of 8 bytes
+    // (a product that wraps to 0) is corrupt, whatever the spec says.
+    const std::uint64_t cap = h->capacity;
+    const std::uint64_t slot = h->slot_size;
+    const std::uint64_t need = checked_segment_size(slot, cap);
+    if (cap == 0 || (cap & (cap - 1)) != 0 || need == 0 || h->segment_size != need)
+        return errc::corrupt_segment;
+    if (slot != spec.slot_size || h->slots_offset != slots_offset || need != spec.segment_size())
         return errc::corrupt_segment;
     if (mapped_bytes < h->segment_size) return errc::truncated_segment;
     return {};
