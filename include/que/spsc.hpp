@@ -254,7 +254,14 @@ public:
                     return status::closed;
                 return que::detail::pending;
             }, deadline);
-            if (s != status::ok) return s;
+            if (s != status::ok) {
+                // A blocking push that gives up re-stores our index: a stray
+                // write over it (detail/wait.hpp, own_index) must not wedge a
+                // consumer that only sees an insane index. Same value: no new
+                // publication [pair:spsc-write].
+                prod_->write.store(write_, std::memory_order_release);
+                return s;
+            }
         }
         std::memcpy(static_cast<void*>(slots_ + (write_ & mask)), &value, sizeof(T));
         publish(1);
@@ -388,7 +395,8 @@ private:
 
     que::detail::wait_site space_site() const noexcept {
         return {&cons_->space_futex, &cons_->space_waiters, &prod_->heartbeat,
-                &cons_->pid,         &cons_->start_time,    &cons_->wakes};
+                &cons_->pid,         &cons_->start_time,    &cons_->wakes,
+                &prod_->write,       write_};
     }
 
     // Free slots, at least `want` if that many exist: re-reads the consumer's
@@ -669,7 +677,8 @@ private:
 
     que::detail::wait_site data_site() const noexcept {
         return {&prod_->data_futex, &prod_->data_waiters, &cons_->heartbeat,
-                &prod_->pid,        &prod_->start_time,   &prod_->wakes};
+                &prod_->pid,        &prod_->start_time,   &prod_->wakes,
+                &cons_->read,       released_};
     }
 
     // Waits until a message is available (ok), the stream ended (closed,
@@ -710,6 +719,8 @@ private:
             }
             const status s = wait_for_data(deadline());
             settled_ = cached_write_;  // waited: take what came at once
+            // Giving up: re-store the index last released (see push_until) [pair:spsc-read].
+            if (s != status::ok) cons_->read.store(released_, std::memory_order_release);
             return s;
         }
         let_line_fill();

@@ -70,6 +70,13 @@ struct wait_site {
     const std::atomic<std::uint32_t>* peer_pid = nullptr;       // the publisher's pid
     const std::atomic<std::uint64_t>* peer_start_time = nullptr;
     const std::atomic<std::uint32_t>* peer_wakes = nullptr;     // nonzero: the publisher wakes sleepers
+    // The waiter's own published index and its value (spsc; may be null):
+    // stored again at each liveness check, so a stray write over it (a
+    // hostile or buggy process with access to the segment) stalls the peer
+    // for at most one check_every instead of for good. Storing the value
+    // already published again publishes nothing new.
+    std::atomic<std::uint64_t>* own_index = nullptr;
+    std::uint64_t own_value = 0;
 };
 
 // Publisher side, called right after the index was stored with seq_cst:
@@ -132,6 +139,8 @@ status wait_until(const wait_site& site, Probe&& probe, wait_clock::time_point d
         if (now >= next_check) {
             next_check = now + check_every;
             if (site.heartbeat != nullptr) site.heartbeat->fetch_add(1, std::memory_order_relaxed);
+            // release, as the original publication of own_value [pair:spsc-write] [pair:spsc-read].
+            if (site.own_index != nullptr) site.own_index->store(site.own_value, std::memory_order_release);
             if (check_peer(*site.peer_pid, *site.peer_start_time) == peer_state::dead) {
                 if (const status r = probe(std::memory_order_acquire); r != pending) return r;
                 return status::peer_dead;
