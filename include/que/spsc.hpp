@@ -23,10 +23,40 @@
 //    about W::check_every, which then returns status::peer_dead.
 //  - Roles: each side records its pid and process start time in its block
 //    while a handle holds it; opening a side that a live process holds fails
-//    with errc::role_taken, a dead holder's side is taken over.
+//    with errc::role_taken, a dead holder's side is taken over
+//    (detail/liveness.hpp says what counts as alive). A handle that takes a
+//    side over reads the shared indices only once it holds the role, so it
+//    continues exactly where its predecessor left off; a producer that
+//    finds an insane read index (outside [write - N, write]) treats the ring
+//    as full, as a running one does.
+//  - A consumer that dies without close() (kill -9) leaves the read index
+//    where it last released: a consumer that opens the channel then receives
+//    again, in order, the messages the dead one took but had not handed back
+//    — fewer than min(64, N/4) taken by single pops (see below), plus any it
+//    had peeked and not released — and nothing is skipped. The messages a
+//    pop call was returning when its process was killed may have been handed
+//    back already and are then gone with it (at most that call's count; one
+//    for a single pop). For at-least-once delivery across consumer crashes,
+//    read with peek(), process, then release(). tests/soak checks both.
 //  - A message is visible to the consumer once the call that published it
 //    (try_push, push, batch try_push, commit) has returned; everything
 //    published before the producer died is still delivered, intact.
+//  - Write and read in place: any publication other than commit() (try_push,
+//    push, batch try_push) ends an outstanding claim(), whose later commit()
+//    then publishes nothing. A pop between peek() and release() takes the
+//    span's first messages (those entries are then invalid), and release()
+//    gives back only messages the last peek() showed that no pop took.
+//  - Capacity: N * sizeof(T) must fit in que::detail::max_ring_bytes (2^47),
+//    checked at compile time; a joined header's sizes are recomputed without
+//    overflow (errc::corrupt_segment otherwise).
+//  - Shared memory is writable by every process that maps it: a peer that
+//    writes garbage over the shared fields can stall the stream or end a
+//    wait early (closed, peer_dead), never make a handle access memory
+//    outside the segment; every index read from it is bounded, and a
+//    waiting side re-stores its own index at each liveness check so a stray
+//    write stalls its peer for one W::check_every only. A peer writing
+//    plausible indices can make messages be overwritten or re-read: see
+//    docs/security-ring.md.
 //  - Slots come back to the producer in groups: single-message pops return
 //    theirs every min(64, N/4) messages (at least 1) and whenever the
 //    consumer has taken every message it knew of; batch pops, release() and

@@ -521,3 +521,23 @@ TEST_CASE("spmc: works on huge pages", "[spmc]") {
     REQUIRE(hrx.try_pop(v));
     CHECK(v.seq() == 5);
 }
+
+// issue 11, point 5: spmc's slot size times N is checked like spsc's: the
+// compiler refuses N = 2^60 of 8-byte payloads (tests/spsc/compile_fail/
+// spmc_capacity_too_large.cpp), and a header that claims such a ring is
+// corrupt, not a wrapped 896-byte segment.
+TEST_CASE("spmc: a header whose slot_size * capacity overflows is refused as corrupt", "[spmc][corrupt]") {
+    constexpr std::uint64_t slot = que::spmc::detail::slot_size<std::uint64_t>;
+    const que::detail::channel_spec huge{que::detail::channel_kind::spmc, 8, 8, std::uint64_t{1} << 60,
+                                         que::type_tag_v<std::uint64_t>, slot};
+    CHECK(huge.segment_size() == 0);
+    alignas(128) std::array<std::byte, que::detail::slots_offset + 16 * slot> seg{};
+    const que::detail::channel_spec small{que::detail::channel_kind::spmc, 8, 8, 16,
+                                          que::type_tag_v<std::uint64_t>, slot};
+    que::detail::initialize(seg.data(), small, 4096, 1);
+    REQUIRE_FALSE(que::detail::validate(seg.data(), seg.size(), small));
+    que::detail::header* h = que::detail::header_of(seg.data());
+    h->capacity = huge.capacity;
+    h->segment_size = que::detail::slots_offset;  // the wrapped product: 2^60 * 16 = 0 (mod 2^64)
+    CHECK(que::detail::validate(seg.data(), seg.size(), huge) == que::errc::corrupt_segment);
+}
