@@ -438,7 +438,7 @@ private:
             // its copies out of the slots we are about to overwrite happened
             // before our writes (no overwrite of an unread message). seq_cst
             // for a sleeper's last look before sleeping (detail/wait.hpp).
-            const std::uint64_t r = cons_->read.load(order);
+            const std::uint64_t r = cons_->read.load(order);  // [pair:spsc-read]
             // The index comes from another process: trust it only if it lies in
             // [write - N, write]. Anything else is a corrupt peer; treating the
             // ring as full keeps every slot access in bounds and loses nothing.
@@ -457,14 +457,14 @@ private:
             // seq_cst store then seq_cst load of the waiters count: the
             // StoreLoad order that makes the sleep/wake protocol lose no
             // wake-up (proof in detail/wait.hpp). seq_cst includes release.
-            prod_->write.store(write_, std::memory_order_seq_cst);
+            prod_->write.store(write_, std::memory_order_seq_cst);  // [pair:spsc-write]
             que::detail::wake_waiters(prod_->data_futex, prod_->data_waiters);
         } else {
             // release: the slot contents written above become visible to a
             // consumer no later than the index that tells it they are there.
             // A spinning producer does not look for sleepers: a sleeping
             // consumer sees our `wakes` == 0 and polls (wait::poll_slice).
-            prod_->write.store(write_, std::memory_order_release);
+            prod_->write.store(write_, std::memory_order_release);  // [pair:spsc-write]
         }
     }
 
@@ -779,7 +779,7 @@ private:
                 // acquire: as in available(). The same one-lap trust check,
                 // and only forward: a peer moving its index back must not
                 // un-publish what was seen.
-                const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
+                const std::uint64_t w = prod_->write.load(std::memory_order_acquire);  // [pair:spsc-write]
                 if (w - read_ <= N && w - read_ > cached_write_ - read_) cached_write_ = w;
                 if (cached_write_ == seen) break;  // the producer paused: take what is there
             }
@@ -802,7 +802,7 @@ private:
             // acquire: pairs with the producer's release store of `write`, so
             // the slot contents it published are visible before we read them.
             // seq_cst for a sleeper's last look before sleeping (detail/wait.hpp).
-            const std::uint64_t w = prod_->write.load(order);
+            const std::uint64_t w = prod_->write.load(order);  // [pair:spsc-write]
             // Trust the other process's index only within [read, read + N]; a
             // corrupt one reads as "nothing new", keeping every access in bounds.
             if (w - read_ <= N) cached_write_ = w;
@@ -839,12 +839,12 @@ private:
         released_ = read_;
         if constexpr (W::sleeps) {
             // seq_cst store, then the waiters load: see producer::publish.
-            cons_->read.store(read_, std::memory_order_seq_cst);
+            cons_->read.store(read_, std::memory_order_seq_cst);  // [pair:spsc-read]
             que::detail::wake_waiters(cons_->space_futex, cons_->space_waiters);
         } else {
             // release: our copies out of these slots are complete before the
             // producer can see them as free and overwrite them.
-            cons_->read.store(read_, std::memory_order_release);
+            cons_->read.store(read_, std::memory_order_release);  // [pair:spsc-read]
         }
     }
 

@@ -187,9 +187,9 @@ inline peer_state check_peer(const std::atomic<std::uint32_t>& pid,
     // reader that sees the new pid reads that marker (unknown: judged by the
     // pid), the new owner's start time, or a later claimant's marker; never
     // the previous owner's start time.
-    const std::uint32_t p = pid.load(std::memory_order_acquire);
+    const std::uint32_t p = pid.load(std::memory_order_acquire);  // [pair:claim-record]
     if (p == 0) return peer_state::absent;
-    const std::uint64_t t = start_time.load(std::memory_order_acquire);
+    const std::uint64_t t = start_time.load(std::memory_order_acquire);  // [pair:claim-start]
     return process_alive(p, t) ? peer_state::alive : peer_state::dead;
 }
 
@@ -235,10 +235,15 @@ inline void run_claim_hook(claim_point) noexcept {}
 // claimant killed between steps 2 and 3 leaves its marker, which the next
 // claimant's step 2 replaces; one killed between its pid swap and its
 // start-time store leaves its pid with its marker: judged by the pid alone.
+inline constexpr int claim_rounds = 1000;
+
 inline bool claim_role_as(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_t>& start_time,
                           std::uint32_t self, std::uint64_t mine) noexcept {
     run_claim_hook(claim_point::enter);
-    for (;;) {
+    // Bounded: each failed round means another process changed the record
+    // meanwhile; one that never stops (a hostile writer) gets role_taken
+    // rather than a claimant spinning for good.
+    for (int round = 0; round < claim_rounds; ++round) {
         std::uint32_t held = pid.load(std::memory_order_acquire);               // [pair:claim-record]
         std::uint64_t seen = start_time.load(std::memory_order_acquire);        // [pair:claim-start]
         if (held != 0 && process_alive(held, seen)) return false;
@@ -248,13 +253,15 @@ inline bool claim_role_as(std::atomic<std::uint32_t>& pid, std::atomic<std::uint
         // acq_rel: our marker is ordered before our pid for any reader that
         // acquires the pid [pair:claim-record]; acquire so we see what the
         // previous holder published before it left.
-        if (pid.compare_exchange_strong(held, self, std::memory_order_acq_rel, std::memory_order_acquire)) break;
-        std::uint64_t ours = marker;
+        if (pid.compare_exchange_strong(held, self, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            run_claim_hook(claim_point::after_swap);
+            start_time.store(mine & ~claim_marker_bit, std::memory_order_release);  // [pair:claim-start]
+            return true;
+        }
+        std::uint64_t ours = marker;  // lost the pid race: put back what we replaced
         start_time.compare_exchange_strong(ours, seen, std::memory_order_relaxed);
     }
-    run_claim_hook(claim_point::after_swap);
-    start_time.store(mine & ~claim_marker_bit, std::memory_order_release);  // [pair:claim-start]
-    return true;
+    return false;
 }
 
 inline bool claim_role(std::atomic<std::uint32_t>& pid, std::atomic<std::uint64_t>& start_time) noexcept {
