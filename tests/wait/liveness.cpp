@@ -297,3 +297,17 @@ TEST_CASE("liveness: a holder in another time namespace is judged alive, not dea
     CHECK(check_peer(r->pid, r->start_time) == peer_state::dead);
     ::munmap(mem, sizeof(record));
 }
+
+TEST_CASE("liveness: a claim against a record that a hostile writer keeps changing gives up, bounded",
+          "[liveness][claim-race][hostile]") {
+    hook_guard hooks;
+    record r;  // absent holder: claimable
+    int rounds = 0;
+    on_claim = [&](que::detail::claim_point at) {
+        // Between the claimant's read and its reservation, the record changes.
+        if (at == que::detail::claim_point::before_reserve) r.start_time.store(static_cast<std::uint64_t>(++rounds));
+    };
+    CHECK_FALSE(claim_role(r.pid, r.start_time));
+    CHECK(rounds == que::detail::claim_rounds);
+    CHECK(r.pid.load() == 0);  // nothing taken
+}
