@@ -325,6 +325,9 @@ int main() {
         ++spawns;
     };
     auto start_consumer = [&](std::uint64_t first) {
+        // Where it starts, before it runs: one killed before it got to store
+        // this must not be judged by its predecessor's progress.
+        pr.delivered.store(first);
         const std::uint64_t s = rng.next();
         cons = spawn([&] { run_consumer(name, first, total, s, pr); });
         ++spawns;
