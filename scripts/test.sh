@@ -18,7 +18,7 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --no-install) install=0 ;;
     -h | --help)
-        sed -n '2,11p' "$0"
+        sed -n '2,10p' "$0"
         exit 0
         ;;
     *)
