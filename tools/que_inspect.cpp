@@ -710,7 +710,12 @@ int cmd_list(const std::string& match, const std::string& huge_dir) {
     table t;
     t.rows.push_back({"NAME", "DIR", "KIND", "ELEMENT", "CAPACITY", "SIZE", "PRODUCER", "CONSUMER", "MAPPED", "STATUS"});
     std::size_t listed = 0, others = 0;
+    std::vector<std::string> unreadable;
     for (const segment& s : segs) {
+        if (s.what == verdict::unreadable) {
+            unreadable.push_back(s.path + " (" + s.why + ")");
+            continue;
+        }
         // Only que segments: a file without our magic is somebody else's.
         // One with our magic but a broken header is listed as corrupt.
         if (!s.magic) {
@@ -724,6 +729,7 @@ int cmd_list(const std::string& match, const std::string& huge_dir) {
                 match.empty() ? "" : ", names matching ", match.c_str());
     if (listed != 0) t.print();
     if (others != 0) std::printf("(%zu other entries are not que segments)\n", others);
+    for (const std::string& u : unreadable) std::printf("(cannot read %s)\n", u.c_str());
     if (!m.complete())
         std::printf("(the maps of pids %s are unreadable: MAPPED counts only the processes seen)\n",
                     pid_list(m.unreadable).c_str());
