@@ -15,7 +15,9 @@
 # model (spin), and wait: qemu-user fakes /proc/self/stat with the *calling
 # thread's* start time (and the host's /proc/<pid>/stat differs from the
 # child's own view by a tick), so the pid + start-time liveness check
-# (detail/liveness.hpp) judges live peers dead there (docs/verification.md).
+# (detail/liveness.hpp) judges live peers dead there (docs/verification.md);
+# tools (que-inspect judges holders the same way), and docs (the C++ blocks
+# of README.md and docs/api.md: compiled the same on every arch).
 # Tests run one at a time (-j1): qemu is slow, and a stress thread starved
 # past the wait strategy's check_every would run that liveness check too.
 # Stress counts are divided by 20 (QUE_TEST_SCALE_DIVISOR): qemu runs this
@@ -28,7 +30,7 @@ for arg in "$@"; do
     case "$arg" in
     --no-install) install=0 ;;
     -h | --help)
-        sed -n '2,22p' "$0"
+        sed -n '2,24p' "$0"
         exit 0
         ;;
     *)
@@ -81,7 +83,7 @@ log="$dir/test-aarch64.log"
 status=0
 # Labels and names: a Catch2 test with several labels keeps only its first
 # one (shm_huge_tests is labelled just "shm"), so hugepages is matched by name too.
-ctest --test-dir "$dir" -LE '^(hugepages|compile|packaging|model|wait)$' -E '^(shm_huge_tests|que_spsc_hugepages):' \
+ctest --test-dir "$dir" -LE '^(hugepages|compile|packaging|model|wait|tools|docs)$' -E '^(shm_huge_tests|que_spsc_hugepages):' \
     --output-on-failure --no-tests=error -j1 --timeout 900 2>&1 | tee "$log" || status=$?
 t2=$(date +%s)
 

@@ -217,7 +217,15 @@ public:
     bool fell_back() const noexcept { return map_.fell_back; }
 
     // A small block of the segment free for the application. Not synchronised by que.
+    // On a handle without a channel (default-constructed or moved-from): a
+    // block of this thread's own, zeroed at every call, that no channel
+    // shares (reads see zeros, writes reach nobody).
     std::span<std::byte, que::detail::metadata_size> metadata() const noexcept {
+        if (map_.base == nullptr) {
+            alignas(que::detail::cache_line) thread_local std::byte none[que::detail::metadata_size];
+            std::memset(none, 0, sizeof none);
+            return std::span<std::byte, que::detail::metadata_size>(none);
+        }
         return std::span<std::byte, que::detail::metadata_size>(que::detail::metadata_of(map_.base),
                                                                que::detail::metadata_size);
     }

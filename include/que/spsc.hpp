@@ -159,7 +159,15 @@ public:
 
     // A small block of the segment free for the application (e.g. a schema id
     // or configuration both processes agree on). Not synchronised by que.
+    // On a handle without a channel (default-constructed or moved-from): a
+    // block of this thread's own, zeroed at every call, that no channel
+    // shares (reads see zeros, writes reach nobody).
     std::span<std::byte, que::detail::metadata_size> metadata() const noexcept {
+        if (map_.base == nullptr) {
+            alignas(que::detail::cache_line) thread_local std::byte none[que::detail::metadata_size];
+            std::memset(none, 0, sizeof none);
+            return std::span<std::byte, que::detail::metadata_size>(none);
+        }
         return std::span<std::byte, que::detail::metadata_size>(que::detail::metadata_of(map_.base),
                                                                que::detail::metadata_size);
     }
@@ -365,8 +373,10 @@ public:
 
     // Messages in the ring (a snapshot: the consumer may be draining it),
     // counting those the consumer has read but not yet returned (see the
-    // contract above: fewer than min(64, N/4)).
+    // contract above: fewer than min(64, N/4)). 0 on a handle without a
+    // channel (default-constructed or moved-from).
     std::size_t size() const noexcept {
+        if (cons_ == nullptr) return 0;
         // acquire is not needed for a count; relaxed gives a value that was
         // true at some instant, which is all a snapshot can promise.
         const std::uint64_t used = write_ - cons_->read.load(std::memory_order_relaxed);
@@ -659,7 +669,10 @@ public:
         if (n != 0) retire(n);
     }
 
+    // Published messages not yet read (a snapshot). 0 on a handle without a
+    // channel (default-constructed or moved-from).
     std::size_t size() const noexcept {
+        if (prod_ == nullptr) return 0;
         const std::uint64_t used = prod_->write.load(std::memory_order_relaxed) - read_;
         return used <= N ? static_cast<std::size_t>(used) : 0;
     }

@@ -64,7 +64,11 @@ struct msg24 {
 template <class M, std::size_t N>
 void blocking_stream(std::uint64_t full_count) {
     const std::uint64_t total = que_test::scaled(full_count);
-    auto [tx, rx] = que::spsc::make<M, N>();
+    // Named references, not structured bindings: the lambdas below capture
+    // them, which clang before 16 rejects for bindings (C++20 allows it).
+    auto ends = que::spsc::make<M, N>();
+    auto& tx = ends.first;
+    auto& rx = ends.second;
     // msg8 keeps 40 bits of sequence; the counts here stay far below 2^40.
     static_assert(msg8::stress_count < (std::uint64_t{1} << msg8::seq_bits));
     std::uint64_t push_failures = 0, pop_failures = 0, wrong = 0, received = 0;
