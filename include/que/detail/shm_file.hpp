@@ -333,16 +333,14 @@ inline join_result join_segment(int fd, const channel_spec& spec, const join_par
         ec = e;
         return r;
     };
+    // A file that lost its name: a creator gave up (it unlinks before its
+    // close drops the lock), or someone removed it.
+    auto gone = [&](const struct stat& st) { return st.st_nlink == 0 && p.creator_lock; };
+    auto gone_result = [&] { return p.may_recreate ? fail({}, join_result::retry_create) : fail(errc::not_found); };
     for (;;) {
-        // The lock before the file's state: a creator that gives up unlinks
-        // the name before its close drops the lock, so "unlocked" read first
-        // and "still linked" read after mean a creator that died, not one that
-        // gave up (whose name is gone: start over).
-        const bool creator_alive = !p.creator_lock || write_locked(fd);
         struct stat st {};
         if (::fstat(fd, &st) != 0) return fail({errno, std::system_category()});
-        if (st.st_nlink == 0 && p.creator_lock)
-            return p.may_recreate ? fail({}, join_result::retry_create) : fail(errc::not_found);
+        if (gone(st)) return gone_result();
         const auto size = static_cast<std::uint64_t>(st.st_size);
         if (size != 0) {
             if (m != nullptr && size != bytes) {  // resized since we mapped it: no creator does that
@@ -361,20 +359,33 @@ inline join_result join_segment(int fd, const channel_spec& spec, const join_par
             // Only `state` is read until it says ready: the other header
             // fields are plain data the creator may still be writing. Its
             // release store of ready pairs with this acquire load.
-            const std::uint32_t s = header_of(m)->state.load(std::memory_order_acquire);
+            const auto& state = header_of(m)->state;
+            std::uint32_t s = state.load(std::memory_order_acquire);
             if (s == static_cast<std::uint32_t>(init_state::ready)) break;
             // No creator ever writes a state above ready: not a que segment.
             if (s > static_cast<std::uint32_t>(init_state::ready)) return fail(errc::bad_magic);
-            // Sized but not ready, and nobody holds the creator's lock (which
-            // a creator takes before it sizes the file): its creator died.
-            if (!creator_alive) return fail(errc::creator_died, join_result::stale);
+            // Sized but not ready. A creator takes its lock before it sizes
+            // the file, so the lock tested now (after we saw the size) is the
+            // truth: held, the creator is at work; free, it has closed its
+            // descriptor, having finished (then state is ready by now: it
+            // stores ready before it closes), given up (no links left) or died.
+            if (p.creator_lock && !write_locked(fd)) {
+                if (::fstat(fd, &st) != 0) return fail({errno, std::system_category()});
+                if (gone(st)) return gone_result();
+                s = state.load(std::memory_order_acquire);
+                if (s == static_cast<std::uint32_t>(init_state::ready)) break;
+                return fail(errc::creator_died, join_result::stale);
+            }
         }
         if (!backoff.wait()) {
-            // Still size 0 at the deadline: a creator that holds the lock is
-            // slow; one that does not died before sizing (or never locked:
-            // docs/format.md requires it to).
-            return p.creator_lock && !creator_alive ? fail(errc::creator_died, join_result::stale)
-                                                    : fail(errc::not_ready);
+            // Still size 0 at the deadline, or a creator that holds its lock
+            // and is slow: not_ready. Size 0 and nobody holds the lock: the
+            // creator died before sizing (it may also be between its open and
+            // its lock, but not for a whole join_timeout).
+            if (size == 0 && p.creator_lock && !write_locked(fd) && ::fstat(fd, &st) == 0 && st.st_size == 0 &&
+                !gone(st))
+                return fail(errc::creator_died, join_result::stale);
+            return fail(errc::not_ready);
         }
     }
     ec = validate(m, bytes, spec);
