@@ -73,6 +73,16 @@ input parse(const std::uint8_t* data, std::size_t size) {
     return in;
 }
 
+// Empty, or a header's worth whose state word (offset 80) is 0 or 1: what a
+// creator leaves before it stored ready.
+bool half_made(const input& in) {
+    if (in.body_size == 0) return true;
+    if (in.body_size < sizeof(que::detail::header)) return false;
+    std::uint32_t state;
+    std::memcpy(&state, in.body + offsetof(que::detail::header, state), sizeof state);
+    return state < static_cast<std::uint32_t>(que::detail::init_state::ready);
+}
+
 // `ec` is `want`; not being root, the open itself may fail first (a file
 // we made without read or write permission for ourselves).
 bool is(const std::error_code& ec, que::errc want) {
@@ -168,6 +178,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         QUE_FUZZ_CHECK(is(ec, que::errc::foreign_owner), static_cast<std::uint64_t>(ec.value()));
     } else if ((in.file_mode & ~in.permissions) != 0) {
         QUE_FUZZ_CHECK(is(ec, que::errc::insecure_permissions), static_cast<std::uint64_t>(ec.value()));
+    } else if (half_made(in)) {
+        // A file nobody finished: the lock tells a live creator from a dead one.
+        if (in.creator_alive) QUE_FUZZ_CHECK(is(ec, que::errc::not_ready), static_cast<std::uint64_t>(ec.value()));
+        else if (!in.recover || in.mode == que::open_mode::open)
+            QUE_FUZZ_CHECK(is(ec, que::errc::creator_died), static_cast<std::uint64_t>(ec.value()));
+        else QUE_FUZZ_CHECK(!ec || ::geteuid() != 0, static_cast<std::uint64_t>(ec.value()));  // recovered
     } else if (ec) {
         check_error(ec);
         // A live creator's segment is never judged stale.
