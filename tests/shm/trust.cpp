@@ -611,6 +611,14 @@ TEST_CASE("memfd: an unsealed or foreign descriptor is refused: unsealed_fd", "[
         REQUIRE(::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
         expect(fd, que::errc::not_ready);  // state 0: never initialised (no creator will come)
     }
+    SECTION("no descriptor at all (a failed receive_fd's -1): an error, not a fresh ring") {
+        auto seg = que::memfd::from_fd(-1);
+        std::error_code ec;
+        auto rx = que::spsc::consumer<msg8, 64>::open(seg, ec);
+        CHECK(ec == std::errc::bad_file_descriptor);
+        CHECK_FALSE(rx);
+        CHECK(seg.fd() == -1);
+    }
     SECTION("receive_fd on a message without a descriptor") {
         int sv[2];
         REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);

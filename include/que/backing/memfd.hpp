@@ -77,6 +77,7 @@ inline constexpr int memfd_creator_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_
 struct memfd_state {
     std::mutex lock;  // one attach at a time: the first one creates
     unique_fd fd;
+    bool adopted = false;  // from_fd: join only, never create (even if the fd is bad)
 };
 
 // What the mapping's owner undoes.
@@ -104,10 +105,13 @@ public:
     explicit memfd(memfd_options opt) : opt_(std::move(opt)), state_(std::make_shared<detail::memfd_state>()) {}
 
     // Adopts `fd` (closes it when the last copy of the result goes). Checks
-    // nothing yet: a handle's open does, and reports what it found.
+    // nothing yet: a handle's open does, and reports what it found; an
+    // adopted memfd never creates (from_fd(-1), say from a receive_fd that
+    // failed, is std::errc::bad_file_descriptor at open, not a fresh ring).
     static memfd from_fd(int fd, memfd_options opt = {}) {
         memfd m(std::move(opt));
         m.state_->fd.reset(fd);
+        m.state_->adopted = true;
         return m;
     }
 
@@ -124,6 +128,10 @@ public:
 private:
     detail::mapping attach_as(const detail::channel_spec& spec, bool read_only, std::error_code& ec) const {
         std::lock_guard<std::mutex> guard(state_->lock);
+        if (!state_->fd && state_->adopted) {
+            ec = std::make_error_code(std::errc::bad_file_descriptor);
+            return {};
+        }
         if (!state_->fd) return create(spec, read_only, ec);
         return join(state_->fd.get(), spec, read_only, opt_.populate, ec);
     }
@@ -173,7 +181,7 @@ private:
                                 std::error_code& ec) {
         struct stat st {};
         if (::fstat(fd, &st) != 0) {
-            ec = errno == EBADF ? std::error_code{errc::unsealed_fd} : std::error_code{errno, std::system_category()};
+            ec = {errno, std::system_category()};  // EBADF: no such descriptor
             return {};
         }
         if (!S_ISREG(st.st_mode)) {
