@@ -656,3 +656,35 @@ TEST_CASE("memfd: an spmc consumer maps a memfd read-only", "[memfd][trust][spmc
     REQUIRE(rx.try_pop(m));
     CHECK(m.seq() == 9);
 }
+
+TEST_CASE("memfd: a subscriber given read_only_fd() can read the ring and nothing else", "[memfd][trust][spmc]") {
+    que::memfd seg;
+    auto tx = que::spmc::producer<msg8, 64>::open(seg);
+    const int ro = seg.read_only_fd();
+    REQUIRE(ro >= 0);
+    // With that descriptor: no write access to the file at all.
+    struct stat st {};
+    REQUIRE(::fstat(ro, &st) == 0);
+    CHECK(::ftruncate(ro, 0) != 0);
+    CHECK(::write(ro, "x", 1) < 0);
+    CHECK(::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) ==
+          MAP_FAILED);
+    auto sub = que::memfd::from_fd(ro);
+    std::error_code ec;
+    auto w = que::spsc::producer<msg8, 64>::open(sub, ec);  // a writer's attach: refused
+    CHECK(ec == que::errc::permission_denied);
+    auto stx = que::spmc::producer<msg8, 64>::open(sub, ec);
+    CHECK(ec == que::errc::permission_denied);
+    auto rx = que::spmc::consumer<msg8, 64>::open(sub, ec);  // a reader's: fine
+    REQUIRE_FALSE(ec);
+    CHECK(maps_perms(rx.metadata().data()) == "r--s");
+    que_test::sequence_checker check;
+    msg8 m{};
+    for (std::uint64_t i = 0; i < 50; ++i) {
+        tx.push(msg8::make(i));
+        REQUIRE(rx.try_pop(m));
+        check.feed(m);
+    }
+    INFO(check);
+    CHECK(check.perfect(50));
+}

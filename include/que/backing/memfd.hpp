@@ -31,7 +31,8 @@
 //    join does), never waiting: a memfd is complete before it is handed out.
 //  - Copies of a memfd share the descriptor (closed with the last copy);
 //    attaching one memfd object from two threads at once is serialised.
-//  - attach_read_only maps PROT_READ (spmc consumers use it).
+//  - attach_read_only maps PROT_READ (spmc consumers use it); a subscriber
+//    given read_only_fd() instead of fd() can do nothing else.
 //  - Hole punching (fallocate PUNCH_HOLE) is not sealed against: it zeroes
 //    pages, a corruption like any other write, never a fault.
 #pragma once
@@ -45,6 +46,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -117,6 +119,31 @@ public:
 
     // The descriptor to hand over; -1 before the first attach of a fresh memfd.
     int fd() const noexcept { return state_->fd.get(); }
+
+    // A new descriptor of the same file opened read-only (through
+    // /proc/self/fd), for subscribers that must not write at all: with it a
+    // process can only map the ring PROT_READ (spmc consumers do), and
+    // cannot write, truncate or punch holes. The caller owns it; -1 and `ec`
+    // set when there is no file yet or /proc is not mounted.
+    int read_only_fd(std::error_code& ec) const noexcept {
+        if (fd() < 0) {
+            ec = std::make_error_code(std::errc::bad_file_descriptor);
+            return -1;
+        }
+        char path[32];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd());
+        const int ro = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (ro < 0) {
+            ec = {errno, std::system_category()};
+            return -1;
+        }
+        ec.clear();
+        return ro;
+    }
+    int read_only_fd() const {
+        return detail::throw_on_error("que::memfd::read_only_fd",
+                                      [&](std::error_code& ec) { return read_only_fd(ec); });
+    }
 
     detail::mapping attach(const detail::channel_spec& spec, std::error_code& ec) const {
         return attach_as(spec, false, ec);
@@ -194,6 +221,13 @@ private:
         const int seals = ::fcntl(fd, F_GET_SEALS);
         if (seals < 0 || (seals & detail::memfd_required_seals) != detail::memfd_required_seals) {
             ec = errc::unsealed_fd;
+            return {};
+        }
+        // A read-only descriptor (read_only_fd()) serves read-only attaches
+        // only: say so rather than let mmap fail with a bare EACCES.
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (!read_only && flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+            ec = errc::permission_denied;
             return {};
         }
         // No creator can be at work on a sealed memfd (it was complete before
