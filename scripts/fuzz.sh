@@ -3,9 +3,11 @@
 # (-fsanitize=fuzzer,address,undefined) and fuzzes the shared-segment join
 # path and the hot path's index handling (tests/fuzz/, docs/verification.md).
 #
-#   scripts/fuzz.sh                 fixed-count run: each target -runs=50000
-#                                   from the committed corpus (a test.sh stage)
+#   scripts/fuzz.sh                 fixed-count run: join and ops -runs=50000,
+#                                   file -runs=20000 (it makes system calls per
+#                                   input), from the committed corpus (a test.sh stage)
 #   scripts/fuzz.sh --runs N        fixed-count run of N inputs per target
+#                                   (at most 20000 for the file target)
 #   scripts/fuzz.sh --long SECONDS  fuzz each target for SECONDS, keeping the
 #                                   grown corpus in build/fuzz/corpus-<target>
 #   scripts/fuzz.sh --no-install    never call apt-get
@@ -57,8 +59,8 @@ fi
 t0=$(date +%s)
 cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DQUE_BUILD_BENCHMARKS=OFF -DQUE_BUILD_EXAMPLES=OFF -DQUE_WARNINGS_AS_ERRORS=ON \
-    -DQUE_FUZZ_RUNS="$runs" >/dev/null
-cmake --build "$dir" -j2 --target que_fuzz_join que_fuzz_ops
+    -DQUE_FUZZ_RUNS="$runs" -DQUE_FUZZ_FILE_RUNS="$((runs < 20000 ? runs : 20000))" >/dev/null
+cmake --build "$dir" -j2 --target que_fuzz_join que_fuzz_ops que_fuzz_file
 t1=$(date +%s)
 mkdir -p "$dir/artifacts"
 
@@ -69,8 +71,8 @@ if ((long == 0)); then
         status=$?
     grep -E "Test +#|Done [0-9]+ runs|ERROR|SUMMARY|tests passed" "$log" || true
 else
-    for t in join ops; do
-        case $t in join) seeds=tests/fuzz/corpus/raw ;; ops) seeds=tests/fuzz/corpus/ops ;; esac
+    for t in join ops file; do
+        case $t in join) seeds=tests/fuzz/corpus/raw ;; ops) seeds=tests/fuzz/corpus/ops ;; file) seeds=tests/fuzz/corpus/file ;; esac
         mkdir -p "$dir/corpus-$t"
         echo "=== fuzz.sh: $t for ${long}s"
         "$dir/tests/fuzz/que_fuzz_$t" -max_total_time="$long" -max_len=4096 -timeout=10 -print_final_stats=1 \

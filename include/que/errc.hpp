@@ -32,6 +32,14 @@ enum class errc : int {
     out_of_memory,             // allocation or mapping failed for lack of memory
     role_taken,                // another live producer/consumer holds this side
     system_failure,            // an unexpected system call failure (see message)
+    // Appended for issue 11 (trust under hostile peers); docs/security.md.
+    foreign_owner,             // the segment's owner is not one shm_options accepts
+    insecure_permissions,      // the segment grants mode bits beyond shm_options::permissions
+    not_a_regular_file,        // a FIFO, directory, symlink, socket or device sits at the name
+    creator_died,              // the creator died before the segment was ready (stale segment)
+    unsealed_fd,               // a memfd to join lacks F_SEAL_SHRINK | F_SEAL_GROW (or is no memfd)
+    invalid_permissions,       // shm_options::permissions has bits outside 0777
+    cannot_remove,             // remove_on_close asked, but this process may not unlink the name
 };
 
 namespace detail {
@@ -63,6 +71,28 @@ public:
         case errc::out_of_memory: return "out of memory";
         case errc::role_taken: return "another live process already holds this side of the channel";
         case errc::system_failure: return "unexpected system call failure";
+        case errc::foreign_owner:
+            return "the shared segment is owned by a user this process does not trust (only our euid and root "
+                   "by default): remove it if it was planted, or name its owner in shm_options::accepted_owners "
+                   "or its group in shm_options::accepted_group";
+        case errc::insecure_permissions:
+            return "the shared segment grants more access (mode bits) than shm_options::permissions allows: "
+                   "someone else may read or write it; remove it, or widen permissions if that is intended";
+        case errc::not_a_regular_file:
+            return "the channel name is taken by something that is not a regular file (FIFO, directory, "
+                   "symlink, socket or device): remove it";
+        case errc::creator_died:
+            return "the shared segment's creator died before finishing initialisation (stale segment): remove "
+                   "it with que::shm_remove, or open with shm_options::recover_stale = true";
+        case errc::unsealed_fd:
+            return "the file descriptor is not a memfd sealed with F_SEAL_SHRINK | F_SEAL_GROW: a peer could "
+                   "truncate it under us (SIGBUS); create the channel with que::memfd";
+        case errc::invalid_permissions:
+            return "shm_options::permissions has bits outside 0777 (setuid, setgid or sticky): give file "
+                   "permission bits only";
+        case errc::cannot_remove:
+            return "remove_on_close was asked, but this process may not unlink the name (a sticky directory "
+                   "and a segment owned by another user): let its owner remove it, or drop remove_on_close";
         }
         return "unknown que error";
     }
@@ -78,6 +108,8 @@ public:
         case errc::out_of_memory:
         case errc::no_huge_pages: return std::errc::not_enough_memory;
         case errc::not_ready: return std::errc::timed_out;
+        case errc::invalid_permissions: return std::errc::invalid_argument;
+        case errc::cannot_remove: return std::errc::operation_not_permitted;
         default: return {ev, *this};
         }
     }

@@ -482,7 +482,8 @@ public:
     static consumer open(const B& where, const options& opt, std::error_code& ec) {
         ec = detail::check(opt);
         if (ec) return {};
-        que::detail::mapping m = where.attach(detail::spec<T, N>(), ec);
+        // Read-only where the backing can (que::shm, que::memfd): a consumer writes no shared memory.
+        que::detail::mapping m = que::detail::attach_read_only(where, detail::spec<T, N>(), ec);
         if (ec) return {};
         return consumer(std::move(m), opt);
     }

@@ -175,24 +175,25 @@ TEST_CASE("shm error: header fields inconsistent with each other", "[shm][errors
     }
 }
 
-TEST_CASE("shm error: not ready in time (creator stuck before or during initialisation)", "[shm][errors]") {
+TEST_CASE("shm error: not ready in time (a live creator stuck before or during initialisation)", "[shm][errors]") {
     const std::string name = shm_test::unique_name("eready");
     name_guard guard(que::shm{name});
     const auto timeout = 100ms;
+    // Each hand-made segment holds the creator's lock: its creator is alive.
     SECTION("size 0: never sized") {
-        shm_test::raw_segment seg(name, 0);
+        shm_test::raw_segment seg(name, 0, true);
         const auto t0 = std::chrono::steady_clock::now();
         expect_open_error<msg8, 64>(joiner(name, timeout), que::errc::not_ready);
         CHECK(std::chrono::steady_clock::now() - t0 >= 3 * timeout);  // three opens, each waited
     }
     SECTION("state 0: sized, never initialised") {
-        shm_test::raw_segment seg(name, 4096);
+        shm_test::raw_segment seg(name, 4096, true);
         expect_open_error<msg8, 64>(joiner(name, timeout), que::errc::not_ready);
         // open_or_create finds it taken and waits as a joiner: same answer.
         expect_open_error<msg8, 64>(que::shm{name, {.join_timeout = timeout}}, que::errc::not_ready);
     }
     SECTION("state 1: initialising, never finished") {
-        shm_test::raw_segment seg(name, 4096);
+        shm_test::raw_segment seg(name, 4096, true);
         seg.header()->state.store(1);
         expect_open_error<msg8, 64>(joiner(name, timeout), que::errc::not_ready);
     }
@@ -200,6 +201,25 @@ TEST_CASE("shm error: not ready in time (creator stuck before or during initiali
     struct stat st {};
     REQUIRE(::stat(("/dev/shm/" + name).c_str(), &st) == 0);
     CHECK((st.st_size == 0 || st.st_size == 4096));
+}
+
+TEST_CASE("shm error: creator died (a half-made segment nobody holds the creator's lock on)", "[shm][errors]") {
+    const std::string name = shm_test::unique_name("edied");
+    name_guard guard(que::shm{name});
+    SECTION("sized, state 0 or 1: refused at once") {
+        shm_test::raw_segment seg(name, 4096);
+        for (std::uint32_t state : {0u, 1u}) {
+            seg.header()->state.store(state);
+            const auto t0 = std::chrono::steady_clock::now();
+            expect_open_error<msg8, 64>(joiner(name, 10'000ms), que::errc::creator_died);
+            expect_open_error<msg8, 64>(que::shm{name, {.join_timeout = 10'000ms}}, que::errc::creator_died);
+            CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+        }
+    }
+    SECTION("size 0: after the join timeout (it may be a creator about to lock)") {
+        shm_test::raw_segment seg(name, 0);
+        expect_open_error<msg8, 64>(joiner(name, 100ms), que::errc::creator_died);
+    }
 }
 
 TEST_CASE("shm error: invalid names", "[shm][errors]") {

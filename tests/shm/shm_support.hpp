@@ -152,24 +152,31 @@ private:
 };
 
 // A segment under /dev/shm made by hand, byte by byte: what a buggy or hostile
-// peer (or a creator that died half-way) leaves behind.
+// peer (or a creator that died half-way) leaves behind. With `creator_alive`
+// it holds the creator's lock (an OFD write lock, as a live que creator does
+// until the header is ready) for as long as it exists: a creator stuck, not
+// dead. Without it, a segment that is not ready reads as a dead creator's.
 class raw_segment {
 public:
-    raw_segment(const std::string& name, std::size_t bytes) : bytes_(bytes) {
-        const int fd = ::shm_open(("/" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-        if (fd < 0) throw std::system_error(errno, std::system_category(), "raw_segment shm_open");
-        if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-            ::close(fd);
+    raw_segment(const std::string& name, std::size_t bytes, bool creator_alive = false) : bytes_(bytes) {
+        fd_ = ::shm_open(("/" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd_ < 0) throw std::system_error(errno, std::system_category(), "raw_segment shm_open");
+        if (creator_alive && !que::detail::lock_file(fd_, F_WRLCK))
+            throw std::system_error(errno, std::system_category(), "raw_segment lock");
+        if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0)
             throw std::system_error(errno, std::system_category(), "raw_segment ftruncate");
-        }
         if (bytes != 0) {
-            base_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            base_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
             if (base_ == MAP_FAILED) base_ = nullptr;
         }
-        ::close(fd);
+        if (!creator_alive) {
+            ::close(fd_);
+            fd_ = -1;
+        }
     }
     ~raw_segment() {
         if (base_ != nullptr) ::munmap(base_, bytes_);
+        if (fd_ >= 0) ::close(fd_);
     }
     raw_segment(const raw_segment&) = delete;
     raw_segment& operator=(const raw_segment&) = delete;
@@ -180,6 +187,7 @@ public:
 
 private:
     std::size_t bytes_;
+    int fd_ = -1;
     void* base_ = nullptr;
 };
 

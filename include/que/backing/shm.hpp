@@ -8,19 +8,35 @@
 //
 // Either side may come first. The protocol (docs/format.md, "Creation and
 // joining"): the creator makes the file with O_CREAT|O_EXCL (so exactly one
-// process initialises it), sizes it, maps it, lays out the header and stores
-// state = ready last, with release. A joiner opens the existing file, checks
-// its size with fstat before mapping a byte of it, maps exactly that size,
-// waits (bounded) for state == ready with acquire and then checks every header
-// field against its own T, N and kind. It never resizes or rewrites a segment.
+// process initialises it), takes an OFD write lock on it at once, sizes it,
+// maps it, lays out the header and stores state = ready last, with release;
+// the lock goes with its descriptor. A joiner opens the existing file
+// (O_NOFOLLOW|O_NONBLOCK), fstat()s it before anything else (a regular file,
+// an owner it accepts, no mode bit beyond `permissions`), checks its size
+// before mapping a byte of it, maps exactly that size, waits (bounded) for
+// state == ready with acquire and then checks every header field against its
+// own T, N and kind. It never resizes or rewrites a segment. A joiner that
+// finds the header not ready and the creator's lock free knows the creator
+// died: errc::creator_died, or with `recover_stale` it removes the stale file
+// and starts over.
+//
+// Trust (docs/security.md): anyone who may write the file can corrupt it
+// (que then stays in bounds) or truncate it (every mapping of it then dies of
+// SIGBUS: nothing in a named segment can prevent that; que::memfd can).
+// spmc consumers attach read-only (attach_read_only: O_RDONLY, PROT_READ).
 //
 // Names: who removes one? Nobody, by default: a segment outlives its
 // processes (so a restarted consumer finds its backlog) until
 // que::shm_remove(name) or until a handle opened with `remove_on_close`
 // goes away. The usual choice is to give remove_on_close to the consumer.
+// remove_on_close unlinks only in the process that opened the handle (a
+// forked child's inherited copy never does), only if the name still names
+// our file (dev, ino compared right before the unlink), and is refused at
+// open (errc::cannot_remove) where the unlink could not succeed. A
+// destructor cannot report: an unlink that still fails leaves the name, and
+// que::shm_remove(where, ec) says why.
 #pragma once
 
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,11 +46,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <utility>
+#include <vector>
 
 #include "../detail/element.hpp"
 #include "../detail/layout.hpp"
@@ -53,10 +70,12 @@ enum class open_mode : std::uint8_t {
 struct shm_options {
     open_mode mode = open_mode::open_or_create;
     // Mode bits of a created segment, applied exactly (fchmod after creation,
-    // so the umask does not change them). Owner-only by default: shared memory
-    // is a trust boundary.
+    // so the umask does not change them), and the most a joined segment may
+    // grant (more: errc::insecure_permissions). File permission bits only
+    // (0777; anything else: errc::invalid_permissions). Owner-only by default:
+    // shared memory is a trust boundary.
     mode_t permissions = 0600;
-    // standard: shm_open under /dev/shm. huge_2m / gigantic_1g: a file on a
+    // standard: a file under /dev/shm. huge_2m / gigantic_1g: a file on a
     // hugetlbfs mount of that page size (see hugetlbfs_dir).
     page_size pages = page_size::standard;
     // The hugetlbfs mount for huge pages; empty means que::default_hugetlbfs_dir_2m
@@ -72,94 +91,63 @@ struct shm_options {
     // How long a joiner waits for the creator to size and initialise the
     // segment before errc::not_ready.
     std::chrono::milliseconds join_timeout{2000};
+    // Owners a joiner accepts besides its own euid and root (whose segments
+    // are always accepted: root can do anything to us anyway). Anyone else's
+    // segment is errc::foreign_owner: it may have been planted to feed us
+    // forged messages or to read ours.
+    std::vector<uid_t> accepted_owners{};
+    // For a group-shared setup: also accept any owner when the file's group
+    // is this one. Sound where only members can create files of that group
+    // (/dev/shm, or a hugetlbfs mount of mode 1770 of that group); pair it
+    // with permissions = 0660.
+    std::optional<gid_t> accepted_group{};
+    // A segment whose creator died before it was ready (errc::creator_died):
+    // remove it and, unless mode is `open`, create it anew. In mode `open` the
+    // stale file is removed and the join still fails with creator_died.
+    bool recover_stale = false;
 };
 
 namespace detail {
 
-// Resolves where `name` lives for `opt`; checks the name and, for huge pages,
-// that the directory is a hugetlbfs mount of the right page size.
-inline std::error_code resolve_shm_path(std::string_view name, const shm_options& opt, shm_path& out) {
-    if (!valid_shm_name(name)) return errc::invalid_name;
-    if (opt.pages == page_size::standard) {
-        out.huge = false;
-        out.path.clear();
-        out.path.reserve(name.size() + 1);
-        out.path.push_back('/');
-        out.path.append(name.data(), name.size());
-        return {};
-    }
-    std::string dir = opt.hugetlbfs_dir.empty() ? std::string(default_hugetlbfs_dir(opt.pages)) : opt.hugetlbfs_dir;
-    if (std::error_code ec = check_hugetlbfs(dir, opt.pages)) return ec;
-    out.huge = true;
-    out.path = std::move(dir);
-    if (out.path.back() != '/') out.path.push_back('/');
-    out.path.append(name);
-    return {};
-}
-
-// Waits used while a joiner waits for the creator (setup only, bounded by
-// join_timeout): a few yields for the common case of a creator that is a few
-// microseconds behind, then short sleeps so a slow creator on a busy machine
-// is not starved by our spinning.
-class setup_backoff {
-public:
-    explicit setup_backoff(std::chrono::milliseconds timeout)
-        : deadline_(std::chrono::steady_clock::now() + timeout) {}
-    // False once the deadline passed; otherwise waits a little and returns true.
-    bool wait() {
-        if (std::chrono::steady_clock::now() >= deadline_) return false;
-        if (++rounds_ < 64) {
-            ::sched_yield();
-        } else {
-            std::this_thread::sleep_for(std::chrono::microseconds(rounds_ < 256 ? 50 : 500));
-        }
-        return true;
-    }
-
-private:
-    std::chrono::steady_clock::time_point deadline_;
-    unsigned rounds_ = 0;
-};
+// Test hook (tests/shm/trust.cpp): called by a creator at each stage of
+// initialisation, so a test can kill or stop it there. Null in real use.
+enum class creation_stage { locked, sized };
+inline void (*creation_hook)(creation_stage) noexcept = nullptr;
 
 // What the mapping's owner must undo when the last handle goes.
 struct shm_region {
     void* base = nullptr;
     std::uint64_t bytes = 0;
     bool remove_on_close = false;
-    shm_path path;
+    unique_fd dir;       // the directory the name lives in (remove_on_close only)
+    std::string name;
     dev_t dev = 0;
     ino_t ino = 0;
+    pid_t pid = 0;       // the process that attached: only it may unlink
 
     ~shm_region() {
+        // Before munmap: while we map the file its inode cannot be freed, so
+        // its (dev, ino) cannot have been given to a newer file at the name.
+        // getpid: a forked child that drops an inherited handle must not
+        // remove its parent's channel. The result cannot be reported from a
+        // destructor: a failed unlink (someone else's file now, or EPERM)
+        // leaves the name, which que::shm_remove(where, ec) then explains.
+        if (remove_on_close && pid == ::getpid() && dir) unlink_if_same(dir.get(), name, dev, ino);
         if (base != nullptr) ::munmap(base, bytes);
-        if (!remove_on_close) return;
-        // Unlink only if the name still names our segment: someone may have
-        // removed it and created a new channel under the same name since.
-        detail::unique_fd fd(path.open(O_RDONLY, 0));
-        struct stat st {};
-        if (fd && ::fstat(fd.get(), &st) == 0 && st.st_dev == dev && st.st_ino == ino) path.unlink();
     }
 };
 
-inline int map_flags(bool populate) noexcept { return MAP_SHARED | (populate ? MAP_POPULATE : 0); }
-
-inline void* map_shared(int fd, std::uint64_t bytes, const shm_options& opt, std::error_code& ec,
-                        bool populate) noexcept {
-    void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, map_flags(populate), fd, 0);
-    if (m == MAP_FAILED) {
-        const int err = errno;
-        if (opt.pages != page_size::standard) ec = huge_page_error(err);
-        else if (err == ENOMEM) ec = errc::out_of_memory;
-        else ec = {err, std::system_category()};
-        return nullptr;
-    }
-    return m;
-}
-
 // The creator's half: `fd` is the file we just made with O_EXCL (size 0).
 // On failure the caller unlinks the name, so joiners waiting on it see it go.
-inline void* create_segment(int fd, const channel_spec& spec, const shm_options& opt, std::uint64_t& bytes,
-                            std::error_code& ec) noexcept {
+// `locked` false: someone else holds a lock on our fresh file (a recoverer
+// judging a file at this name stale): start over.
+inline void* create_segment(int fd, const channel_spec& spec, const shm_options& opt, bool huge,
+                            std::uint64_t& bytes, bool& locked, std::error_code& ec) noexcept {
+    // The lock first, before the file has a size: a joiner that sees a size
+    // and no lock may call us dead (see join_segment).
+    locked = lock_file(fd, F_WRLCK);
+    if (!locked) return nullptr;
+    if (creation_hook != nullptr) creation_hook(creation_stage::locked);
     // Exact permissions: O_CREAT's mode was filtered through the umask.
     if (::fchmod(fd, opt.permissions) != 0) {
         ec = {errno, std::system_category()};
@@ -169,12 +157,12 @@ inline void* create_segment(int fd, const channel_spec& spec, const shm_options&
     bytes = round_up(spec.segment_size(), page);
     if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
         const int err = errno;
-        ec = opt.pages != page_size::standard ? huge_page_error(err)
+        ec = huge ? huge_page_error(err)
              : err == ENOSPC || err == ENOMEM ? std::error_code{errc::out_of_memory}
                                               : std::error_code{err, std::system_category()};
         return nullptr;
     }
-    if (opt.pages == page_size::standard) {
+    if (!huge) {
         // tmpfs files are sparse: reserve the memory now, so a full /dev/shm
         // is an error here rather than a SIGBUS on some later push.
         if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
@@ -185,8 +173,9 @@ inline void* create_segment(int fd, const channel_spec& spec, const shm_options&
     }
     // On hugetlbfs a MAP_SHARED mapping reserves its huge pages here, so an
     // empty pool is ENOMEM now (→ errc::no_huge_pages), never a later SIGBUS.
-    void* base = map_shared(fd, bytes, opt, ec, opt.populate);
+    void* base = map_shared(fd, bytes, false, opt.populate, huge, ec);
     if (base == nullptr) return nullptr;
+    if (creation_hook != nullptr) creation_hook(creation_stage::sized);
     // A fresh file reads as zeros, as initialize() requires. `initializing` is
     // only a hint for someone inspecting the segment; joiners wait for ready.
     header_of(base)->state.store(static_cast<std::uint32_t>(init_state::initializing), std::memory_order_relaxed);
@@ -195,75 +184,21 @@ inline void* create_segment(int fd, const channel_spec& spec, const shm_options&
     return base;
 }
 
-enum class join_result { joined, retry_create };
-
-// The joiner's half: `fd` is an existing segment opened O_RDWR.
-inline join_result join_segment(int fd, const channel_spec& spec, const shm_options& opt, setup_backoff& backoff,
-                                void*& base, std::uint64_t& bytes, std::error_code& ec) noexcept {
-    // Size first, before mapping anything: a mapping larger than the file
-    // would SIGBUS on access, and a smaller one could not hold the header.
+// Removes the stale file `stale` (a segment whose creator died) from the
+// name, if the name still holds it. The remover takes the write lock on it
+// first, so of several processes recovering the same file at once exactly
+// one unlinks it; the others fail to lock, start over, and find the new
+// segment (a different inode, which unlink_if_same leaves alone).
+inline std::error_code remove_stale(const segment_dir& dir, const std::string& name, const struct stat& stale) {
+    unique_fd fd(::openat(dir.fd.get(), name.c_str(), O_RDWR | safe_open_flags));
+    if (!fd) return errno == ENOENT ? std::error_code{} : open_error(errno);
     struct stat st {};
-    for (;;) {
-        if (::fstat(fd, &st) != 0) {
-            ec = {errno, std::system_category()};
-            return join_result::joined;
-        }
-        if (st.st_size != 0) break;
-        // Size 0: the creator has not ftruncated yet, or it failed and
-        // unlinked the name (no links left): then start over.
-        if (st.st_nlink == 0 && opt.mode == open_mode::open_or_create) return join_result::retry_create;
-        if (st.st_nlink == 0) {
-            ec = errc::not_found;
-            return join_result::joined;
-        }
-        if (!backoff.wait()) {
-            ec = errc::not_ready;
-            return join_result::joined;
-        }
-    }
-    bytes = static_cast<std::uint64_t>(st.st_size);
-    if (bytes < sizeof(header)) {
-        ec = errc::truncated_segment;
-        return join_result::joined;
-    }
-    // Not populated yet: the size is not validated, and faulting in a file
-    // some peer made huge would cost that much memory.
-    void* m = map_shared(fd, bytes, opt, ec, false);
-    if (m == nullptr) return join_result::joined;
-
-    // Only `state` is read until it says ready: the other header fields are
-    // plain data the creator may still be writing. Its release store of ready
-    // pairs with this acquire load, making the whole header visible.
-    const auto& state = header_of(m)->state;
-    for (;;) {
-        const std::uint32_t s = state.load(std::memory_order_acquire);
-        if (s == static_cast<std::uint32_t>(init_state::ready)) break;
-        if (s > static_cast<std::uint32_t>(init_state::ready) || !backoff.wait()) {
-            // No creator ever writes a state above ready: this is not a que
-            // segment. 0 or 1 past the deadline: the creator died or is stuck.
-            ec = s > static_cast<std::uint32_t>(init_state::ready) ? errc::bad_magic : errc::not_ready;
-            ::munmap(m, bytes);
-            return join_result::joined;
-        }
-    }
-    ec = validate(m, bytes, spec);
-    // The page size it was made with must be the one we asked for (it is a
-    // property of where the file lives, so a mismatch means a forged header),
-    // and the file exactly what a creator makes of segment_size: no larger.
-    const std::uint64_t page = page_bytes(opt.pages);
-    if (!ec && (header_of(m)->page_size != page || bytes != round_up(header_of(m)->segment_size, page)))
-        ec = errc::corrupt_segment;
-    if (!ec && opt.populate) {
-        // Now that the size is known to be sane, map it again, faulted in.
-        ::munmap(m, bytes);
-        m = map_shared(fd, bytes, opt, ec, true);
-    }
-    if (ec) {
-        if (m != nullptr) ::munmap(m, bytes);
-        return join_result::joined;
-    }
-    base = m;
-    return join_result::joined;
+    if (::fstat(fd.get(), &st) != 0) return {errno, std::system_category()};
+    if (st.st_dev != stale.st_dev || st.st_ino != stale.st_ino) return {};  // already replaced
+    if (!lock_file(fd.get(), F_WRLCK)) return {};                          // someone else is at it
+    const int err = unlink_if_same(dir.fd.get(), name, stale.st_dev, stale.st_ino);
+    if (err == 0 || err == ENOENT || err == ESTALE) return {};
+    return err == EPERM || err == EACCES ? std::error_code{errc::cannot_remove} : open_error(err);
 }
 
 } // namespace detail
@@ -276,32 +211,58 @@ struct shm {
     shm_options options{};
 
     detail::mapping attach(const detail::channel_spec& spec, std::error_code& ec) const {
-        detail::shm_path path;
-        if ((ec = detail::resolve_shm_path(name, options, path))) return {};
+        return attach_as(spec, false, ec);
+    }
+    // For a reader that writes nothing (que::spmc::consumer::open): joins
+    // with O_RDONLY and maps PROT_READ. If it has to create the segment, it
+    // does so read-write, then drops write access to its mapping (mprotect).
+    detail::mapping attach_read_only(const detail::channel_spec& spec, std::error_code& ec) const {
+        return attach_as(spec, true, ec);
+    }
+
+private:
+    detail::mapping attach_as(const detail::channel_spec& spec, bool read_only, std::error_code& ec) const {
+        if ((options.permissions & ~mode_t{0777}) != 0) {
+            ec = errc::invalid_permissions;
+            return {};
+        }
+        if (!detail::valid_shm_name(name)) {
+            ec = errc::invalid_name;
+            return {};
+        }
+        detail::segment_dir dir;
+        if ((ec = detail::open_segment_dir(options.pages, options.hugetlbfs_dir, dir))) return {};
+        const detail::file_policy policy{options.permissions, &options.accepted_owners, options.accepted_group};
+        const bool huge = dir.huge;
+        const int dfd = dir.fd.get();
         detail::setup_backoff backoff(options.join_timeout);
+        // Whether joining may end in creating: mode `create` joins nothing,
+        // but with recover_stale it looks at what holds the name.
+        const bool may_create = options.mode != open_mode::open;
 
         for (;;) {
             detail::unique_fd fd;
             bool created = false;
-            if (options.mode != open_mode::open) {
-                const int made = path.open(O_RDWR | O_CREAT | O_EXCL, options.permissions);
+            if (may_create) {
+                const int made = ::openat(dfd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | detail::safe_open_flags,
+                                          options.permissions);
                 const int err = errno;
                 if (made >= 0) {
                     fd.reset(made);
                     created = true;
-                } else if (err != EEXIST || options.mode == open_mode::create) {
+                } else if (err != EEXIST || (options.mode == open_mode::create && !options.recover_stale)) {
                     ec = detail::open_error(err);
                     return {};
                 }
             }
+            struct stat st {};
             if (!created) {
-                const int opened = path.open(O_RDWR, 0);
+                fd.reset(::openat(dfd, name.c_str(), (read_only ? O_RDONLY : O_RDWR) | detail::safe_open_flags));
                 const int err = errno;
-                fd.reset(opened);
                 if (!fd) {
                     // open_or_create: the segment we saw a moment ago was
                     // removed; try to create it again (bounded by the timeout).
-                    if (err == ENOENT && options.mode == open_mode::open_or_create) {
+                    if (err == ENOENT && may_create) {
                         if (!backoff.wait()) {
                             ec = errc::not_ready;
                             return {};
@@ -311,40 +272,81 @@ struct shm {
                     ec = detail::open_error(err);
                     return {};
                 }
+                // What it is, whose, how open: before reading a byte of it.
+                if (::fstat(fd.get(), &st) != 0) {
+                    ec = {errno, std::system_category()};
+                    return {};
+                }
+                if ((ec = detail::check_file(st, policy))) return {};
+                if (huge && (ec = detail::check_hugetlbfs(fd.get(), options.pages))) return {};
             }
 
             void* base = nullptr;
             std::uint64_t bytes = 0;
             if (created) {
-                base = detail::create_segment(fd.get(), spec, options, bytes, ec);
+                bool locked = true;
+                base = detail::create_segment(fd.get(), spec, options, huge, bytes, locked, ec);
                 if (base == nullptr) {
-                    // Nobody can use a half-made segment: take the name back.
-                    path.unlink();
+                    // Nobody can use a half-made segment: take the name back
+                    // (only ours: fstat says which file that is).
+                    if (::fstat(fd.get(), &st) == 0) detail::unlink_if_same(dfd, name, st.st_dev, st.st_ino);
+                    if (!locked) {
+                        if (!backoff.wait()) {
+                            ec = errc::not_ready;
+                            return {};
+                        }
+                        continue;
+                    }
                     return {};
                 }
-            } else if (detail::join_segment(fd.get(), spec, options, backoff, base, bytes, ec) ==
-                       detail::join_result::retry_create) {
-                continue;
-            } else if (ec) {
-                return {};
+                if (read_only && ::mprotect(base, bytes, PROT_READ) != 0) {
+                    ec = {errno, std::system_category()};
+                    ::munmap(base, bytes);
+                    return {};
+                }
+                if (::fstat(fd.get(), &st) != 0) st = {};
+            } else {
+                const detail::join_params jp{detail::page_bytes(options.pages), read_only, options.populate, huge,
+                                             true, may_create};
+                detail::join_result r = detail::join_segment(fd.get(), spec, jp, backoff, base, bytes, ec);
+                if (r == detail::join_result::retry_create) continue;
+                if (r == detail::join_result::stale && options.recover_stale) {
+                    if (std::error_code rec = detail::remove_stale(dir, name, st)) {
+                        ec = rec;
+                        return {};
+                    }
+                    if (options.mode == open_mode::open) return {};  // ec: creator_died
+                    continue;
+                }
+                if (!ec && options.mode == open_mode::create) {
+                    // Only here to recover a stale file, and this one is live.
+                    ::munmap(base, bytes);
+                    ec = errc::already_exists;
+                }
+                if (ec) return {};
             }
 
             auto region = std::make_shared<detail::shm_region>();
             region->base = base;
             region->bytes = bytes;
             if (options.remove_on_close) {
-                struct stat st {};
-                if (::fstat(fd.get(), &st) == 0) {
-                    region->remove_on_close = true;
-                    region->path = path;
-                    region->dev = st.st_dev;
-                    region->ino = st.st_ino;
+                if (!detail::may_unlink(dfd, st)) {
+                    ec = errc::cannot_remove;
+                    return {};  // region unmaps
                 }
+                region->remove_on_close = true;
+                region->dir = std::move(dir.fd);
+                region->name = name;
+                region->dev = st.st_dev;
+                region->ino = st.st_ino;
+                region->pid = ::getpid();
             }
             ec.clear();
-            // The fd closes here; the mapping keeps the segment alive.
+            // The fd closes here (dropping a creator's lock: state is ready);
+            // the mapping keeps the segment alive.
             bool* remove_flag = &region->remove_on_close;
-            return {base, bytes, options.pages, false, created, std::shared_ptr<void>(region, base), remove_flag};
+            return {base,    bytes, options.pages, false, created, std::shared_ptr<void>(region, base),
+                    remove_flag, read_only};
         }
     }
 };
@@ -353,10 +355,18 @@ struct shm {
 // say where the file lives), without creating anything. Processes that have it
 // mapped keep using it; the name is free for a new segment at once. Returns
 // whether a segment was removed: false (and no error) when there was none.
+// errc::permission_denied when we may not (another user's file in sticky
+// /dev/shm): this is how to learn why a remove_on_close left the name.
+// It removes whatever non-directory is at the name (a FIFO or symlink planted
+// there too), never following a symlink; a directory is not_a_regular_file.
 inline bool shm_remove(const shm& where, std::error_code& ec) {
-    detail::shm_path path;
-    if ((ec = detail::resolve_shm_path(where.name, where.options, path))) return false;
-    if (path.unlink() == 0) return true;
+    if (!detail::valid_shm_name(where.name)) {
+        ec = errc::invalid_name;
+        return false;
+    }
+    detail::segment_dir dir;
+    if ((ec = detail::open_segment_dir(where.options.pages, where.options.hugetlbfs_dir, dir))) return false;
+    if (::unlinkat(dir.fd.get(), where.name.c_str(), 0) == 0) return true;
     if (errno == ENOENT) return false;
     ec = detail::open_error(errno);
     return false;

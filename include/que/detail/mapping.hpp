@@ -2,6 +2,7 @@
 // initialised and validated segment, plus the owner that frees it.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 
@@ -21,7 +22,21 @@ struct mapping {
     // Points into the owner: whether dropping the last handle unlinks the
     // shared name (shm's remove_on_close). Null for private backings.
     bool* remove_on_close = nullptr;
+    // Mapped PROT_READ (attach_read_only): a store into it faults.
+    bool read_only = false;
 };
+
+// A read-only attach where the backing offers one (que::shm, que::memfd:
+// `attach_read_only(spec, ec)`), else the backing's attach (process-private
+// backings have nobody to protect the memory from). For handles that never
+// write shared memory: spmc consumers.
+template <class Backing, class Spec, class Ec>
+mapping attach_read_only(const Backing& b, const Spec& spec, Ec& ec) {
+    if constexpr (requires { { b.attach_read_only(spec, ec) } -> std::same_as<mapping>; })
+        return b.attach_read_only(spec, ec);
+    else
+        return b.attach(spec, ec);
+}
 
 // Keeps the shared name when this mapping goes: for a handle that was
 // refused its role, whose channel belongs to the live holder.
