@@ -199,9 +199,11 @@ inline std::error_code check(const options& o) noexcept {
     return {};
 }
 
-// What both handles share: the mapping and pointers into it.
+// What both handles share: the mapping and pointers into it. alignas: each
+// handle owns whole 128-byte blocks, so handles held side by side (make()'s
+// pair, a std::vector of consumers) never share a line (see spsc.hpp).
 template <class T, std::size_t N>
-class endpoint {
+class alignas(que::detail::cache_line) endpoint {
 public:
     static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
 

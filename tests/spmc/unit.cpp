@@ -521,3 +521,30 @@ TEST_CASE("spmc: works on huge pages", "[spmc]") {
     REQUIRE(hrx.try_pop(v));
     CHECK(v.seq() == 5);
 }
+
+// Handle layout: each handle owns whole 128-byte blocks, so the producer and
+// the consumers of a std::vector filled by subscribe() never share a line (or
+// a prefetcher's pair of lines). Asserted as layout, not timing.
+TEST_CASE("spmc: each handle owns whole 128-byte blocks", "[spmc][unit][layout]") {
+    constexpr std::uintptr_t block = 128;
+    using P = que::spmc::producer<std::uint64_t, 64>;
+    using C = que::spmc::consumer<std::uint64_t, 64>;
+    STATIC_REQUIRE(alignof(P) == block);
+    STATIC_REQUIRE(alignof(C) == block);
+    STATIC_REQUIRE(sizeof(P) % block == 0);
+    STATIC_REQUIRE(sizeof(C) % block == 0);
+    const auto at = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
+
+    auto ends = que::spmc::make<std::uint64_t, 64>();
+    CHECK(at(&ends.first) % block == 0);
+    CHECK(at(&ends.second) % block == 0);
+    CHECK(at(&ends.second) - at(&ends.first) >= sizeof(P));
+
+    std::vector<C> rxs;
+    for (int i = 0; i < 7; ++i) rxs.push_back(ends.first.subscribe());
+    for (std::size_t i = 0; i < rxs.size(); ++i) {
+        INFO("consumer " << i);
+        CHECK(at(&rxs[i]) % block == 0);
+        if (i > 0) CHECK(at(&rxs[i]) - at(&rxs[i - 1]) >= sizeof(C));
+    }
+}
