@@ -52,10 +52,20 @@ TEST_CASE("spmc: slot layout and protocol constants", "[spmc]") {
     using namespace que::spmc::detail;
     STATIC_REQUIRE(slot_size<char> == 16);
     STATIC_REQUIRE(slot_size<std::uint64_t> == 16);
-    STATIC_REQUIRE(slot_size<twelve> == 24);
-    STATIC_REQUIRE(slot_size<que_test::msg1264> == 8 + 1264);
+    // No slot straddles a 64-byte line it need not: powers of two up to a
+    // line, whole lines beyond.
+    STATIC_REQUIRE(slot_size<twelve> == 32);
+    STATIC_REQUIRE(slot_size<std::array<char, 48>> == 64);
+    STATIC_REQUIRE(slot_size<std::array<char, 57>> == 128);
+    STATIC_REQUIRE(slot_size<que_test::msg1264> == 1280);
+    STATIC_REQUIRE(!read_behind_index<std::uint64_t>);
+    STATIC_REQUIRE(!read_behind_index<twelve>);
+    STATIC_REQUIRE(read_behind_index<std::array<char, 48>>);
+    STATIC_REQUIRE(read_behind_index<que_test::msg1264>);
+    STATIC_REQUIRE(publish_interval_for<std::uint64_t, 64> == 16);
+    STATIC_REQUIRE(publish_interval_for<que_test::msg1264, 64> == 1);
     STATIC_REQUIRE(spec<twelve, 64>().kind == que::detail::channel_kind::spmc);
-    STATIC_REQUIRE(spec<twelve, 64>().slot_size == 24);
+    STATIC_REQUIRE(spec<twelve, 64>().slot_size == 32);
     STATIC_REQUIRE(spec<twelve, 64>().element_size == 12);
     STATIC_REQUIRE(publish_interval<2> == 1);
     STATIC_REQUIRE(publish_interval<8> == 2);
