@@ -72,7 +72,9 @@ void consume_until(headless_state<M, N>& st, std::uint64_t target) {
     }
 }
 
-template <std::size_t Bytes, std::size_t Ring>
+// Consumers: 1 (on CPU 1, checking every message) or 0 (the producer alone,
+// to compare with one core's memcpy into a ring of the same size).
+template <std::size_t Bytes, std::size_t Ring, int Consumers = 1>
 void headless(benchmark::State& state) {
     using M = message<Bytes>;
     constexpr std::size_t n_slots = slots_for(Bytes, Ring);
@@ -87,7 +89,7 @@ void headless(benchmark::State& state) {
     message_source<M> src(1);
     auto burst_once = [&](std::uint64_t n) {
         const std::uint64_t target = pushed + n;
-        w.run([&s = *st, target] { consume_until(s, target); });
+        if constexpr (Consumers == 1) w.run([&s = *st, target] { consume_until(s, target); });
         const std::uint64_t t0 = tsc::start();
         for (std::uint64_t i = 0; i < n; ++i) {
             ++pushed;
@@ -96,7 +98,7 @@ void headless(benchmark::State& state) {
         }
         tx.flush();
         const std::uint64_t t1 = tsc::stop();
-        w.wait();
+        if constexpr (Consumers == 1) w.wait();
         return static_cast<double>(t1 - t0) * tsc::ns_per_tick() * 1e-9;
     };
 
@@ -136,6 +138,10 @@ void headless_payload() {
     };
     reg(64 * KiB, headless<Bytes, 64 * KiB>);
     reg(4 * MiB, headless<Bytes, 4 * MiB>);
+    benchmark::RegisterBenchmark(("spmc/que_headless_alone/" + payload_label(Bytes) + "/" + size_label(64 * KiB)).c_str(),
+                                 headless<Bytes, 64 * KiB, 0>)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
 }
 
 #endif  // QUE_BENCH_HAVE_QUE_SPMC

@@ -85,17 +85,16 @@ auto make_que_channel() {
         return que::spsc::make<M, N>();
 }
 
-// A handle on cache lines of its own: what a thread that owns one end has.
+// Holds both ends of a que channel made in one process, moved apart: each in
+// a 4 KiB-aligned holder of its own (a page apart), as far apart as two
+// threads' stacks. que's handles own whole 128-byte blocks (alignas), so this
+// and que_push_pair (the pair make() returns, used in place) must measure
+// alike; the two rows check it.
 template <class T>
-struct alignas(line_bytes) own_lines {
+struct alignas(4096) own_page {
     T value;
 };
 
-// Holds both ends of a que channel made in one process, each on its own cache
-// lines, as they are once each end has been moved into the thread that uses
-// it. (Kept side by side in the std::pair make() returns, the two handles'
-// private indices share a line and every message makes it ping-pong; see
-// docs/benchmarks.md.)
 template <class M, std::size_t N, bool Huge>
 class que_ends {
 public:
@@ -111,8 +110,8 @@ protected:
 
 private:
     using pair_type = decltype(make_que_channel<M, N, Huge>());
-    own_lines<std::tuple_element_t<0, pair_type>> tx_;
-    own_lines<std::tuple_element_t<1, pair_type>> rx_;
+    own_page<std::tuple_element_t<0, pair_type>> tx_;
+    own_page<std::tuple_element_t<1, pair_type>> rx_;
 };
 
 // The plain API: push (spins while full) and pop (spins while empty).
@@ -138,11 +137,11 @@ struct que_try : que_ends<M, N, false>, per_message_loops<que_try<M, N>> {
     }
 };
 
-// The same API with both ends left side by side in the std::pair make()
+// The README's own usage: both ends left side by side in the std::pair make()
 // returns, used from two threads by reference, as in
 //   auto [tx, rx] = que::spsc::make<M, N>(); std::thread t([&rx] { ... });
-// The two handles' private indices then share cache lines. Measured at 8
-// bytes only, to show what that costs (see docs/benchmarks.md).
+// Before the handles were aligned to 128-byte blocks their private indices
+// shared cache lines here (docs/benchmarks.md); a contender in every table.
 template <class M, std::size_t N>
 struct que_push_pair : per_message_loops<que_push_pair<M, N>> {
     using message_type = M;

@@ -28,6 +28,7 @@ void round_trip_payload() {
     constexpr std::size_t n = slots_for(Bytes, 64 * KiB);
 #if QUE_BENCH_HAVE_QUE_SPSC
     add_round_trip<que_push<M, n>>(Bytes);
+    add_round_trip<que_push_pair<M, n>>(Bytes);
 #endif
 #if QUE_BENCH_HAVE_ATOMIC_QUEUE
     add_round_trip<atomic_queue_spsc<M, n>>(Bytes);

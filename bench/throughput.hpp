@@ -34,7 +34,7 @@ void throughput_point() {
 #if QUE_BENCH_HAVE_QUE_HUGEPAGES
     add_throughput<que_push<M, n, true>>(Bytes, Ring);
 #endif
-    if constexpr (Bytes == 8) add_throughput<que_push_pair<M, n>>(Bytes, Ring);
+    add_throughput<que_push_pair<M, n>>(Bytes, Ring);
 #endif
 #if QUE_BENCH_HAVE_ATOMIC_QUEUE
     add_throughput<atomic_queue_spsc<M, n>>(Bytes, Ring);

@@ -85,7 +85,7 @@ threads() {  # size [--huge]
     echo "demo.sh: spsc_threads $count $* failed" >&2
     failures=$((failures + 1))
   fi
-  echo "$out"; results+=("$(echo "$out" | tail -1)")
+  echo "$out"; results+=("$(echo "$out" | tail -1)" "  $(echo "$out" | grep '^limit:' || true)")
 }
 
 # ---------------------------------------------------------------- 3, 4. standard pages
@@ -111,7 +111,7 @@ if [ $is_root -eq 1 ] && [ -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
   say "huge pages: reserving and mounting (restored on exit)"
   saved_pages=$(cat "$pool")
   free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
-  # The largest ring (4096 x 1264 bytes) needs three 2 MiB pages; a shared run
+  # The largest ring (65536 x 8 bytes, 512 KiB) needs one 2 MiB page; a shared run
   # and a threaded run never overlap, so 8 free pages are plenty.
   if [ "$free" -ge 8 ] || "$here/hp.sh" $((saved_pages + 8 - free)); then
     if ! mountpoint -q "$huge_dir"; then

@@ -53,16 +53,23 @@
 //    Laps are skipped as by try_pop (counted in missed()).
 //
 // Protocol (a seqlock per slot; tests/model/spmc.pml checks it in Promela):
-//   slot = { u64 seq; u64 payload[words] }, words = ceil(sizeof(T) / 8)
+//   slot = { u64 seq; u64 payload[words]; padding }, words = ceil(sizeof(T) / 8),
+//          slot_size = 16, 32 or 64 bytes, or whole 64-byte lines (detail::slot_size)
 //   seq == 0         never written
 //   seq == 2x + 1    the producer is writing message index x into this slot
 //   seq == 2x + 2    the slot holds message x, complete
 // Producer, push of index w into slot w & (N-1):
-//   seq = 2w+1 (relaxed); payload words (each a release store);
-//   seq = 2w+2 (release); every publish_interval pushes: write = w+1 (release).
+//   seq = 2w+1 (relaxed); copy the payload in (detail/copy.hpp: its fence
+//   keeps the mark before every payload byte); seq = 2w+2 (release);
+//   write = w+1 (release) every push for slots of a line or more
+//   (read-behind), else every publish_interval pushes.
 // Consumer wanting index r:
+//   read-behind only: if r is not below the last write index it saw, it
+//               re-reads write (acquire); still not below -> empty, without
+//               touching the slot the producer is filling
 //   q1 = seq (acquire)
-//   q1 == 2r+2: copy payload words (each an acquire load) into a local buffer;
+//   q1 == 2r+2: copy the payload out into a local buffer (the copy's fence
+//               keeps its loads before the re-read);
 //               q2 = seq (relaxed): equal -> the copy is message r, intact;
 //               different -> lapped (the producer started overwriting)
 //   q1 <  2r+2: not written yet -> empty
@@ -70,12 +77,12 @@
 //   lapped: newest = max(write, index proven by the seq value seen);
 //           r' = smallest r' >= max(r + k, newest - N + 1 + headroom) with
 //           r' == o (mod k); missed += (r' - r) / k.
-// The payload is copied through std::atomic_ref<std::uint64_t> so that the
-// race a seqlock deliberately runs is not a C++ data race (Boehm, "Can
-// seqlocks get along with programming language memory models?", 2012); on
-// x86 every one of these accesses is a plain mov. No standalone fence is
-// used: the orderings sit on the accesses themselves (TSan models those, and
-// gcc warns about fences under TSan).
+// The payload copy must not be a C++ data race although a seqlock reader
+// deliberately races the writer: detail/copy.hpp copies the bulk in inline
+// assembly on x86-64 and aarch64 (outside the C++ abstract machine, with the
+// fences each needs), and through std::atomic_ref<std::uint64_t> words
+// elsewhere and under TSan (Boehm, "Can seqlocks get along with programming
+// language memory models?", 2012).
 #pragma once
 
 #include <algorithm>
@@ -94,6 +101,7 @@
 #include "backing/heap.hpp"
 #include "backing/hugepages.hpp"
 #include "backing/shm.hpp"
+#include "detail/copy.hpp"
 #include "detail/cpu.hpp"
 #include "detail/element.hpp"
 #include "detail/layout.hpp"
@@ -148,11 +156,32 @@ struct read_result {
 namespace detail {
 
 // u64 words of payload in a slot, and the slot's size: the sequence word,
-// then the payload padded to whole words so every word access is aligned.
+// then the payload padded to whole words so every word access is aligned,
+// then padding so that no slot straddles a 64-byte line it need not: up to
+// 64 bytes a slot is a power of two (16, 32 or 64: it lies within one line),
+// beyond that whole lines (1264 B of payload: 1280 B, 20 lines, where the
+// unpadded 1272 B made every slot share its last line with the next slot's
+// sequence word, which the producer writes while a consumer reads). Slots
+// start 128-byte aligned (layout.hpp), so these sizes keep them on lines.
 template <class T>
-inline constexpr std::size_t payload_words = (sizeof(T) + 7) / 8;
+inline constexpr std::size_t payload_words = que::detail::copy::words_for(sizeof(T));
+inline constexpr std::size_t slot_line = 64;
 template <class T>
-inline constexpr std::size_t slot_size = 8 + 8 * payload_words<T>;
+inline constexpr std::size_t slot_size = 8 + 8 * payload_words<T> <= slot_line
+                                             ? std::bit_ceil(8 + 8 * payload_words<T>)
+                                             : que::detail::round_up(8 + 8 * payload_words<T>, slot_line);
+
+// Whether consumers read only below the producer's published write index
+// (read behind the index, as the lossless ring does), which the producer
+// then stores on every push. For slots of a line or more: a consumer that
+// keeps up would otherwise poll the sequence word of the very slot the
+// producer is filling, and that line would move between the cores several
+// times per message (docs/benchmarks.md, headless ring). Smaller slots share
+// lines anyway, and polling the slot's own sequence word (one line) is
+// cheaper than the index plus the slot (two); they keep the published index
+// for placement and laps only, stored every publish_interval pushes.
+template <class T>
+inline constexpr bool read_behind_index = slot_size<T> >= slot_line;
 
 template <class T, std::size_t N>
 constexpr que::detail::channel_spec spec() noexcept {
@@ -167,6 +196,9 @@ constexpr que::detail::channel_spec spec() noexcept {
 // cache), at least every push for tiny rings.
 template <std::size_t N>
 inline constexpr std::uint64_t publish_interval = std::max<std::uint64_t>(1, std::min<std::uint64_t>(16, N / 4));
+// What a producer of T uses: every push when consumers read behind the index.
+template <class T, std::size_t N>
+inline constexpr std::uint64_t publish_interval_for = read_behind_index<T> ? 1 : publish_interval<N>;
 
 // How far past the oldest possibly-intact message a lapped consumer lands:
 // N/8. The producer is by then at least at `newest` and still running, so
@@ -177,10 +209,10 @@ inline constexpr std::uint64_t publish_interval = std::max<std::uint64_t>(1, std
 template <std::size_t N>
 inline constexpr std::uint64_t lap_headroom = N / 8;
 
-static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
-static_assert(std::atomic_ref<std::uint64_t>::required_alignment <= 8);
-
-using word_ref = std::atomic_ref<std::uint64_t>;
+using word_ref = que::detail::copy::word_ref;
+// The payload copy (detail/copy.hpp): inline asm on x86-64 and aarch64, the
+// portable atomic_ref word copy under TSan and elsewhere.
+using payload_copy = que::detail::copy::seqlock;
 
 // Lets make()/subscribe() build handles without a public constructor.
 struct access {
@@ -199,9 +231,11 @@ inline std::error_code check(const options& o) noexcept {
     return {};
 }
 
-// What both handles share: the mapping and pointers into it.
+// What both handles share: the mapping and pointers into it. alignas: each
+// handle owns whole 128-byte blocks, so handles held side by side (make()'s
+// pair, a std::vector of consumers) never share a line (see spsc.hpp).
 template <class T, std::size_t N>
-class endpoint {
+class alignas(que::detail::cache_line) endpoint {
 public:
     static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
     static_assert(que::detail::ring_fits(slot_size<T>, N),
@@ -268,9 +302,7 @@ protected:
 
     std::byte* slot(std::uint64_t index) const noexcept { return slots_ + (index & mask) * slot_size<T>; }
     static word_ref seq_of(std::byte* s) noexcept { return word_ref(*reinterpret_cast<std::uint64_t*>(s)); }
-    static word_ref word_of(std::byte* s, std::size_t i) noexcept {
-        return word_ref(*reinterpret_cast<std::uint64_t*>(s + 8 + 8 * i));
-    }
+    static std::byte* payload_of(std::byte* s) noexcept { return s + 8; }
 
     // Hot members first.
     std::byte* slots_ = nullptr;
@@ -285,10 +317,9 @@ template <element T, std::size_t N>
 class producer : public detail::endpoint<T, N> {
     using base = detail::endpoint<T, N>;
     using base::prod_;
+    using base::payload_of;
     using base::seq_of;
-    using base::word_of;
-    static constexpr std::size_t words = detail::payload_words<T>;
-    static constexpr std::uint64_t interval = detail::publish_interval<N>;
+    static constexpr std::uint64_t interval = detail::publish_interval_for<T, N>;
 
 public:
     using value_type = T;
@@ -402,23 +433,17 @@ private:
 
     void write_one(const T& value) noexcept {
         std::byte* s = this->slot(write_);
-        const auto* src = reinterpret_cast<const unsigned char*>(&value);
-        // relaxed: what orders this mark before the payload is the release on
-        // each payload store below (a release store keeps every earlier write
-        // before it). A consumer whose payload load sees a new word therefore
-        // also sees this odd mark (or later) when it re-reads seq, and drops
-        // the copy. Stores to one seq word are seen in the order we made them
-        // (coherence), so no consumer sees this mark before the previous
-        // message's even value.
+        // relaxed: what orders this mark before the payload is the copy's
+        // store->store fence (or, in the portable copy, the release on each
+        // payload word; detail/copy.hpp). A consumer whose copy sees a new
+        // byte therefore also sees this odd mark (or later) when it re-reads
+        // seq, and drops the copy. Stores to one seq word are seen in the
+        // order we made them (coherence), so no consumer sees this mark
+        // before the previous message's even value.
         seq_of(s).store(2 * write_ + 1, std::memory_order_relaxed);
-        for (std::size_t i = 0; i < words; ++i) {
-            std::uint64_t w = 0;  // the last word is zero-padded: no stale bytes in shared memory
-            std::memcpy(&w, src + 8 * i, std::min<std::size_t>(8, sizeof(T) - 8 * i));
-            // release: see above. On x86 (TSO) a plain mov, like relaxed.
-            word_of(s, i).store(w, std::memory_order_release);
-        }
+        detail::payload_copy::store<sizeof(T)>(payload_of(s), &value);
         // release: the payload is complete before any consumer can see 2w+2
-        // (pairs with the consumer's acquire load of seq).
+        // (pairs with the consumer's acquire load of seq). [pair:spmc_slot]
         seq_of(s).store(2 * write_ + 2, std::memory_order_release);
         ++write_;
     }
@@ -426,8 +451,9 @@ private:
     void publish() noexcept {
         // release: every slot below write_ is complete before a consumer that
         // read this value looks at them (pairs with the acquire in
-        // consumer::jump and the start-position code), so a consumer placed
-        // from it never sees "empty" for a message below it.
+        // consumer::jump, read_to's gate and the start-position code), so a
+        // consumer placed from it never sees "empty" for a message below it.
+        // [pair:spmc_write]
         prod_->write.store(write_, std::memory_order_release);
         published_ = write_;
     }
@@ -443,9 +469,10 @@ template <element T, std::size_t N>
 class consumer : public detail::endpoint<T, N> {
     using base = detail::endpoint<T, N>;
     using base::prod_;
+    using base::payload_of;
     using base::seq_of;
-    using base::word_of;
     static constexpr std::size_t words = detail::payload_words<T>;
+    static constexpr bool read_behind = detail::read_behind_index<T>;
 
 public:
     using value_type = T;
@@ -453,11 +480,17 @@ public:
 
     consumer() = default;
     consumer(consumer&& o) noexcept
-        : base(std::move(o)), next_(o.next_), stride_(o.stride_), offset_(o.offset_), missed_(o.missed_) {}
+        : base(std::move(o)),
+          next_(o.next_),
+          cached_write_(o.cached_write_),
+          stride_(o.stride_),
+          offset_(o.offset_),
+          missed_(o.missed_) {}
     consumer& operator=(consumer&& o) noexcept {
         if (this != &o) {
             base::operator=(std::move(o));
             next_ = o.next_;
+            cached_write_ = o.cached_write_;
             stride_ = o.stride_;
             offset_ = o.offset_;
             missed_ = o.missed_;
@@ -580,23 +613,36 @@ private:
     friend struct detail::access;
 
     read_result read_to(void* out) noexcept {
+        if constexpr (read_behind) {
+            // Read behind the published index: never look at the slot the
+            // producer is filling (detail::read_behind_index). Only "nothing
+            // published past next_" gates; any other value, sane or not, goes
+            // on to the slot, whose seq word decides (a lap, or a corrupt
+            // index, is handled there exactly as without the gate).
+            if (cached_write_ == next_ || static_cast<std::int64_t>(cached_write_ - next_) < 0) {
+                // acquire: pairs with the producer's release in publish()
+                // [pair:spmc_write]; the slots below it are complete (their
+                // even seq values are visible to our acquire load below).
+                cached_write_ = prod_->write.load(std::memory_order_acquire);
+                if (cached_write_ == next_ || static_cast<std::int64_t>(cached_write_ - next_) < 0)
+                    return {read_status::empty, 0};
+            }
+        }
         std::byte* s = this->slot(next_);
         const std::uint64_t want = 2 * next_ + 2;
         // acquire: pairs with the producer's release store of 2r+2, so the
-        // payload of message r is visible to the loads below.
+        // payload of message r is visible to the copy below. [pair:spmc_slot]
         const std::uint64_t q1 = seq_of(s).load(std::memory_order_acquire);
         if (q1 == want) {
+            // The copy orders its loads after q1 (the acquire above) and
+            // before the re-read of seq (its own fence, or acquire on each
+            // word in the portable copy): if it saw any byte of a later
+            // message, the re-read sees that message's odd mark (or later)
+            // and we drop the copy (detail/copy.hpp).
             std::uint64_t buf[words];
-            for (std::size_t i = 0; i < words; ++i) {
-                // acquire: if this load sees a word of a later message, it
-                // synchronises with that word's release store, which the
-                // producer made after marking the slot odd; so the re-read of
-                // seq below sees the odd mark (or later) and we drop the copy.
-                // It also keeps the re-read from moving above the copy.
-                buf[i] = word_of(s, i).load(std::memory_order_acquire);
-            }
-            // relaxed: ordered after the copy by the acquire loads above; all
-            // it must show is whether the producer touched the slot meanwhile.
+            detail::payload_copy::load<sizeof(T)>(buf, payload_of(s));
+            // relaxed: ordered after the copy (above); all it must show is
+            // whether the producer touched the slot meanwhile.
             const std::uint64_t q2 = seq_of(s).load(std::memory_order_relaxed);
             if (q2 == q1) {
                 // Only now form a T, from a buffer known to be message r.
@@ -615,6 +661,7 @@ private:
         // acquire: pairs with the producer's release in publish(): every
         // message below w is complete and visible to our seq loads.
         const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
+        cached_write_ = w;
         std::uint64_t r = 0;
         if (opt.start == start_at::oldest) {
             r = w > N ? w - N : 0;
@@ -666,7 +713,8 @@ private:
 
     static constexpr std::uint64_t max_laps_per_call = N + 1;
 
-    std::uint64_t next_ = 0;    // private: next index to read
+    std::uint64_t next_ = 0;          // private: next index to read
+    std::uint64_t cached_write_ = 0;  // private: last published write index seen (read_behind only)
     std::uint64_t stride_ = 1;
     std::uint64_t offset_ = 0;
     std::uint64_t missed_ = 0;

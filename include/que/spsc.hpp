@@ -139,8 +139,19 @@ struct access {
 };
 
 // What both handles share: the mapping and pointers into it.
+//
+// alignas(cache_line): every handle (producer and consumer derive from this)
+// starts a 128-byte block and, its size being a multiple of its alignment,
+// ends one, so no two handles ever share a 128-byte block however the user
+// holds them: the std::pair make() returns, a struct with both, a
+// std::vector (std::allocator uses C++17 aligned new), two threads' stacks.
+// Without it the producer's write_/cached_read_ (written every push) landed
+// on the line holding the consumer's pointers and indices (read every pop)
+// whenever the pair sat badly modulo 64, and every message moved that line
+// between the cores (docs/benchmarks.md, "handles"). 128, not 64: the
+// adjacent-line prefetcher pulls lines in pairs.
 template <class T, std::size_t N>
-class endpoint {
+class alignas(que::detail::cache_line) endpoint {
 public:
     static_assert(que::detail::is_power_of_two(N), "que: capacity N must be a power of two");
     static_assert(que::detail::ring_fits(sizeof(T), N),

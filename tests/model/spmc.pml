@@ -14,6 +14,9 @@
  *   then "periodically" (nondeterministically, and always after the last push)
  *   publish write = w+1.
  * Consumer (stride k, offset o, next index r, r == o mod k):
+ *   READ_BEHIND only (slots of a line or more; the producer then publishes
+ *   write after every push): if r >= cw (the last write index it saw),
+ *   cw = write (acquire); still r >= cw -> empty, without loading seq
  *   q1 = seq[r%N] (acquire)
  *   q1 == 2r+2 : copy pl0, pl1 one word per step; q2 = seq[r%N];
  *                q2 == q1 -> accept (received++, r += k)  else -> lapped
@@ -47,6 +50,12 @@
  *   -DBROKEN_PAYLOAD_BEFORE_ODD  producer writes payload before marking odd
  *   -DBROKEN_MISSED_COUNT        lapped consumer adds 1 to missed instead of
  *                                (new_r - r)/k (end-of-run accounting must fail)
+ *   -DBROKEN_STALE_GATE          (with READ_BEHIND) the consumer never re-reads
+ *                                write: it reports empty with messages left
+ *   -DBROKEN_LAZY_PUBLISH        (with READ_BEHIND) the producer publishes write
+ *                                only now and then, as without read-behind: a
+ *                                consumer reports empty with messages left
+ *                                after the last push returned
  */
 
 #ifndef N
@@ -74,6 +83,9 @@ byte pl1[N];
 byte write = 0;          /* published write index (may lag) */
 bool pdone = false;
 byte cdone = 0;
+#ifdef READ_BEHIND
+byte pushed = 0;         /* ghost: pushes that have returned */
+#endif
 
 active proctype producer()
 {
@@ -94,10 +106,19 @@ active proctype producer()
 #endif
      seq[s] = 2 * w + 2;         /* slot holds complete message w */
      w++;
+#if defined(READ_BEHIND) && !defined(BROKEN_LAZY_PUBLISH)
+     write = w;                  /* every push: consumers read only below it */
+#else
      if
      :: write = w                /* periodic publication of the write index */
      :: skip
-     fi
+     fi;
+#endif
+#ifdef READ_BEHIND
+     pushed = w                  /* ghost: push() returns */
+#else
+     skip
+#endif
   od;
   write = P;
   pdone = true
@@ -111,9 +132,41 @@ proctype consumer(byte k; byte o)
   byte q1, q2, c0, c1, W;
   byte received = 0, missed = 0;
   bool done_before;
+#ifdef READ_BEHIND
+  byte cw = 0;                   /* last published write index seen */
+  byte seen = 0;                 /* ghost: pushes returned before our load of write */
+#endif
 
   do
-  :: atomic {
+  ::
+#ifdef READ_BEHIND
+     if
+     :: r >= cw ->
+        atomic {
+          done_before = pdone;   /* ghost, as below */
+          seen = pushed;         /* ghost */
+#ifndef BROKEN_STALE_GATE
+          cw = write             /* load_acquire(write) */
+#else
+          skip                   /* BUG: never re-reads write */
+#endif
+        };
+        if
+        :: r >= cw ->            /* nothing published at r: empty */
+           /* a message is visible once its push returned */
+           assert(r >= seen);
+           if
+           :: done_before ->
+              assert(r >= P);    /* drained: nothing left behind */
+              break
+           :: else -> goto next
+           fi
+        :: else -> done_before = false; seen = 0
+        fi
+     :: else -> skip
+     fi;
+#endif
+     atomic {
        done_before = pdone;      /* ghost: producer finished before our seq load? */
        q1 = seq[r % N]           /* load_acquire(seq) */
      };
@@ -169,7 +222,8 @@ lapped:
           r = target;
           W = 0; target = 0; q1 = 0; q2 = 0; c0 = 0; c1 = 0; done_before = false
         }
-     fi
+     fi;
+next: skip
   od;
   /* every index == o (mod k) below P was either received or counted missed */
   assert(received + missed == (P - o + k - 1) / k);

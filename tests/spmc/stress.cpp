@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <iostream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -146,6 +147,21 @@ void check(const result& res, bool require_laps) {
 const std::uint64_t full_count = que_test::scaled(10'000'000);
 
 }  // namespace
+
+// This file is built twice (tests/spmc/CMakeLists.txt): as que_spmc_stress
+// with the payload copy the platform gets (inline asm on x86-64 and aarch64,
+// unless under TSan) and as que_spmc_stress_portable with
+// QUE_SEQLOCK_COPY_PORTABLE (the atomic_ref word copy), so every torn-read
+// test below runs over both copy paths.
+TEST_CASE("spmc stress: the payload copy path of this build", "[spmc][stress]") {
+    const std::string path = que::spmc::detail::payload_copy::name;
+    std::cout << "spmc stress: payload copy = " << path << "\n";
+#if defined(QUE_SEQLOCK_COPY_PORTABLE) || defined(QUE_DETAIL_TSAN) || !(defined(__x86_64__) || defined(__aarch64__))
+    CHECK(path == que::detail::copy::portable::name);
+#else
+    CHECK(path.find("asm") != std::string::npos);
+#endif
+}
 
 TEST_CASE("spmc stress: producer at full speed, one consumer on the other CPU, N=8", "[spmc][stress]") {
     check(run<indexed<2>, 8>("pinned", full_count, {{{}, how::read}}, placement::pinned), true);

@@ -52,10 +52,20 @@ TEST_CASE("spmc: slot layout and protocol constants", "[spmc]") {
     using namespace que::spmc::detail;
     STATIC_REQUIRE(slot_size<char> == 16);
     STATIC_REQUIRE(slot_size<std::uint64_t> == 16);
-    STATIC_REQUIRE(slot_size<twelve> == 24);
-    STATIC_REQUIRE(slot_size<que_test::msg1264> == 8 + 1264);
+    // No slot straddles a 64-byte line it need not: powers of two up to a
+    // line, whole lines beyond.
+    STATIC_REQUIRE(slot_size<twelve> == 32);
+    STATIC_REQUIRE(slot_size<std::array<char, 48>> == 64);
+    STATIC_REQUIRE(slot_size<std::array<char, 57>> == 128);
+    STATIC_REQUIRE(slot_size<que_test::msg1264> == 1280);
+    STATIC_REQUIRE(!read_behind_index<std::uint64_t>);
+    STATIC_REQUIRE(!read_behind_index<twelve>);
+    STATIC_REQUIRE(read_behind_index<std::array<char, 48>>);
+    STATIC_REQUIRE(read_behind_index<que_test::msg1264>);
+    STATIC_REQUIRE(publish_interval_for<std::uint64_t, 64> == 16);
+    STATIC_REQUIRE(publish_interval_for<que_test::msg1264, 64> == 1);
     STATIC_REQUIRE(spec<twelve, 64>().kind == que::detail::channel_kind::spmc);
-    STATIC_REQUIRE(spec<twelve, 64>().slot_size == 24);
+    STATIC_REQUIRE(spec<twelve, 64>().slot_size == 32);
     STATIC_REQUIRE(spec<twelve, 64>().element_size == 12);
     STATIC_REQUIRE(publish_interval<2> == 1);
     STATIC_REQUIRE(publish_interval<8> == 2);
@@ -540,4 +550,31 @@ TEST_CASE("spmc: a header whose slot_size * capacity overflows is refused as cor
     h->capacity = huge.capacity;
     h->segment_size = que::detail::slots_offset;  // the wrapped product: 2^60 * 16 = 0 (mod 2^64)
     CHECK(que::detail::validate(seg.data(), seg.size(), huge) == que::errc::corrupt_segment);
+}
+
+// Handle layout: each handle owns whole 128-byte blocks, so the producer and
+// the consumers of a std::vector filled by subscribe() never share a line (or
+// a prefetcher's pair of lines). Asserted as layout, not timing.
+TEST_CASE("spmc: each handle owns whole 128-byte blocks", "[spmc][unit][layout]") {
+    constexpr std::uintptr_t block = 128;
+    using P = que::spmc::producer<std::uint64_t, 64>;
+    using C = que::spmc::consumer<std::uint64_t, 64>;
+    STATIC_REQUIRE(alignof(P) == block);
+    STATIC_REQUIRE(alignof(C) == block);
+    STATIC_REQUIRE(sizeof(P) % block == 0);
+    STATIC_REQUIRE(sizeof(C) % block == 0);
+    const auto at = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
+
+    auto ends = que::spmc::make<std::uint64_t, 64>();
+    CHECK(at(&ends.first) % block == 0);
+    CHECK(at(&ends.second) % block == 0);
+    CHECK(at(&ends.second) - at(&ends.first) >= sizeof(P));
+
+    std::vector<C> rxs;
+    for (int i = 0; i < 7; ++i) rxs.push_back(ends.first.subscribe());
+    for (std::size_t i = 0; i < rxs.size(); ++i) {
+        INFO("consumer " << i);
+        CHECK(at(&rxs[i]) % block == 0);
+        if (i > 0) CHECK(at(&rxs[i]) - at(&rxs[i - 1]) >= sizeof(C));
+    }
 }

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -727,4 +728,88 @@ TEST_CASE("spsc: segment sizes are computed without overflow, 0 when impossible"
     CHECK(que::detail::checked_segment_size(0, 16) == 0);
     const que::detail::channel_spec huge{que::detail::channel_kind::spsc, 8, 8, std::uint64_t{1} << 61, 1, 8};
     CHECK(huge.segment_size() == 0);  // impossible: 0, which no header matches
+}
+
+// ---------------------------------------------------------------------------
+// Handle layout: no two handles ever share a 128-byte block (two cache lines,
+// which the adjacent-line prefetcher moves together), however they are held.
+// That is what keeps the producer's private indices (written every push) off
+// the lines the consumer reads every pop. Asserted as layout, not timing.
+
+namespace {
+
+constexpr std::uintptr_t handle_block = 128;
+
+// The bytes [p, p + size) lie in 128-byte blocks none of which holds a byte
+// of [q, q + size_q).
+bool blocks_apart(const void* p, std::size_t size_p, const void* q, std::size_t size_q) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p), b = reinterpret_cast<std::uintptr_t>(q);
+    const std::uintptr_t a_first = a / handle_block, a_last = (a + size_p - 1) / handle_block;
+    const std::uintptr_t b_first = b / handle_block, b_last = (b + size_q - 1) / handle_block;
+    return a_last < b_first || b_last < a_first;
+}
+
+bool block_aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % handle_block == 0; }
+
+template <class P, class C>
+void check_handle_types() {
+    STATIC_REQUIRE(alignof(P) == handle_block);
+    STATIC_REQUIRE(alignof(C) == handle_block);
+    STATIC_REQUIRE(sizeof(P) % handle_block == 0);
+    STATIC_REQUIRE(sizeof(C) % handle_block == 0);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("spsc: each handle owns whole 128-byte blocks", "[spsc][unit][layout]", std::uint8_t, std::uint64_t,
+                   odd3, wide) {
+    using P = que::spsc::producer<TestType, 64>;
+    using C = que::spsc::consumer<TestType, 64>;
+    check_handle_types<P, C>();
+    check_handle_types<que::spsc::producer<TestType, 64, que::wait::sleep>,
+                       que::spsc::consumer<TestType, 64, que::wait::sleep>>();
+
+    SECTION("the pair make() returns") {
+        auto ends = que::spsc::make<TestType, 64>();
+        auto& [tx, rx] = ends;
+        CHECK(block_aligned(&tx));
+        CHECK(block_aligned(&rx));
+        CHECK(blocks_apart(&tx, sizeof(P), &rx, sizeof(C)));
+        // The README's usage: structured bindings of the returned pair.
+        auto [tx2, rx2] = que::spsc::make<TestType, 64>();
+        CHECK(block_aligned(&tx2));
+        CHECK(block_aligned(&rx2));
+        CHECK(blocks_apart(&tx2, sizeof(P), &rx2, sizeof(C)));
+    }
+    SECTION("a struct holding both, packed as tightly as the language allows") {
+        struct both {
+            char tag;
+            P tx;
+            C rx;
+            char tail;
+        };
+        auto b = std::make_unique<both>();  // aligned new (C++17)
+        CHECK(block_aligned(&b->tx));
+        CHECK(block_aligned(&b->rx));
+        CHECK(blocks_apart(&b->tx, sizeof(P), &b->rx, sizeof(C)));
+        CHECK(blocks_apart(&b->tag, 1, &b->tx, sizeof(P)));
+        CHECK(blocks_apart(&b->tail, 1, &b->rx, sizeof(C)));
+    }
+    SECTION("handles on the stack next to each other") {
+        P tx;
+        char between = 0;
+        C rx;
+        CHECK(block_aligned(&tx));
+        CHECK(block_aligned(&rx));
+        CHECK(blocks_apart(&tx, sizeof(P), &rx, sizeof(C)));
+        CHECK(blocks_apart(&between, 1, &rx, sizeof(C)));
+    }
+    SECTION("a std::vector of handles") {
+        std::vector<P> v(5);
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            INFO("element " << i);
+            CHECK(block_aligned(&v[i]));
+            if (i > 0) CHECK(blocks_apart(&v[i - 1], sizeof(P), &v[i], sizeof(P)));
+        }
+    }
 }

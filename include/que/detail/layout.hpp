@@ -32,7 +32,8 @@ namespace que::detail {
 
 // "QUE\0RING" read as a little-endian u64 — recognisable in a hex dump.
 inline constexpr std::uint64_t format_magic = 0x474e495200455551ull;
-inline constexpr std::uint32_t format_version = 1;
+// 2: spmc slots padded to lines and read behind the write index (docs/format.md §4).
+inline constexpr std::uint32_t format_version = 2;
 
 enum class channel_kind : std::uint32_t { spsc = 1, spmc = 2 };
 
