@@ -229,7 +229,8 @@ public:
           write_(o.write_),
           cached_read_(o.cached_read_),
           claimed_(o.claimed_),
-          self_(std::exchange(o.self_, 0)) {}
+          self_(std::exchange(o.self_, 0)),
+          closed_self_(o.closed_self_) {}
     producer& operator=(producer&& o) noexcept {
         if (this != &o) {
             leave();
@@ -238,6 +239,7 @@ public:
             cached_read_ = o.cached_read_;
             claimed_ = o.claimed_;
             self_ = std::exchange(o.self_, 0);
+            closed_self_ = o.closed_self_;
         }
         return *this;
     }
@@ -293,7 +295,7 @@ public:
 
     status push_until(const T& value, std::chrono::steady_clock::time_point deadline) noexcept {
         if (free_slots(1) == 0) {
-            if (prod_->closed.load(std::memory_order_relaxed) != 0) return status::closed;  // our own close()
+            if (closed_self_) return status::closed;  // our own close()
             const status s = que::detail::wait_until<W>(space_site(), [this](std::memory_order order) noexcept {
                 if (free_slots(1, order) != 0) return status::ok;
                 if (cons_->closed.load(std::memory_order_acquire) != 0 ||
@@ -324,8 +326,11 @@ public:
     void close() noexcept {
         if (prod_ == nullptr) return;
         // The cached copy now says "full", so every push takes its slow path
-        // (free_slots re-reads), which sees `closed` and finds no room: the
-        // fast path carries no extra test.
+        // (free_slots re-reads), which sees closed_self_ and finds no room:
+        // the fast path carries no extra test. Private, not the shared
+        // `closed` (which a stray write could set): only our own close()
+        // stops our sends.
+        closed_self_ = true;
         cached_read_ = write_ - N;
         claimed_ = 0;
         // seq_cst store, then the unconditional wake: a consumer that read
@@ -461,8 +466,8 @@ private:
         std::uint64_t free = N - (write_ - cached_read_);
         if (free < want) {
             // Closed by this producer (close() made the cache say full to get
-            // here): no room, ever. Our own field: relaxed suffices.
-            if (prod_->closed.load(std::memory_order_relaxed) != 0) return 0;
+            // here): no room, ever.
+            if (closed_self_) return 0;
             // acquire: pairs with the consumer's release store of `read`, so
             // its copies out of the slots we are about to overwrite happened
             // before our writes (no overwrite of an unread message). seq_cst
@@ -501,6 +506,7 @@ private:
     std::uint64_t cached_read_ = 0;  // private: last seen consumer index
     std::uint64_t claimed_ = 0;      // slots handed out by the last claim()
     std::uint32_t self_ = 0;         // our pid while we hold the producer role, else 0
+    bool closed_self_ = false;       // this handle's close() ran: it sends nothing more
 };
 
 // The receiving end. Only one thread may use it at a time.
