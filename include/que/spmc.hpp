@@ -195,11 +195,6 @@ struct access {
     }
 };
 
-inline std::error_code check(const options& o) noexcept {
-    if (o.stride == 0 || o.offset >= o.stride) return errc::invalid_options;  // == std::errc::invalid_argument
-    return {};
-}
-
 // For the text of a setup error (detail/describe.hpp): the call and the options given.
 template <class T, std::size_t N>
 que::detail::setup_site site(const options& o, const char* handle, const char* call) noexcept {
@@ -207,6 +202,11 @@ que::detail::setup_site site(const options& o, const char* handle, const char* c
     s.stride = o.stride;
     s.offset = o.offset;
     return s;
+}
+
+inline std::error_code check(const options& o) noexcept {
+    if (o.stride == 0 || o.offset >= o.stride) return errc::invalid_options;  // == std::errc::invalid_argument
+    return {};
 }
 
 // What both handles share: the mapping and pointers into it.
