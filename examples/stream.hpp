@@ -86,7 +86,7 @@ void produce(Producer& tx, std::uint64_t count) {
     for (std::uint64_t seq = 0; seq < count;) {
         std::span<M> w = tx.claim(static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - seq)));
         if (w.empty()) {
-            que::detail::cpu_relax();
+            que::cpu_relax();
             continue;
         }
         for (std::size_t i = 0; i < w.size(); ++i) M::make_at(&w[i], seq + i);
@@ -110,7 +110,7 @@ result consume(Consumer& rx, std::uint64_t count) {
     while (r.received < count) {
         std::span<const M> in = rx.peek();
         if (in.empty()) {
-            que::detail::cpu_relax();
+            que::cpu_relax();
             continue;
         }
         if (r.received == 0) start = std::chrono::steady_clock::now();

@@ -102,20 +102,9 @@ struct location {
     bool huge = false;
 };
 
-// /proc/mounts escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mount_field(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7' &&
-            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-            out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-            i += 3;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
+// /proc/mounts escapes space, tab, newline and backslash as \ooo (shared with que::shm's
+// one-name check).
+using qd::unescape_mount_field;
 
 // Every hugetlbfs mount point (each file system once, even if bind-mounted twice).
 std::vector<location> hugetlbfs_mounts() {

@@ -13,7 +13,7 @@ namespace que {
 
 enum class errc : int {
     // 0 is success, as for every std::error_code enum.
-    invalid_name = 1,          // empty, too long, or containing '/'
+    invalid_name = 1,          // empty, too long, or containing '/' (beyond one leading '/', which is ignored)
     not_found,                 // open mode `open` and no such segment
     already_exists,            // open mode `create` and the name is taken
     permission_denied,         // the segment or mount exists but we may not open it
@@ -40,6 +40,9 @@ enum class errc : int {
     unsealed_fd,               // a memfd to join lacks F_SEAL_SHRINK | F_SEAL_GROW (or is no memfd)
     invalid_permissions,       // shm_options::permissions has bits outside 0777
     cannot_remove,             // remove_on_close asked, but this process may not unlink the name
+    // Appended for issue 13 (a new user's first hour).
+    exists_with_other_pages,   // the name exists under another backing location (/dev/shm vs a hugetlbfs mount)
+    invalid_options,           // spmc::options out of range (stride 0, offset >= stride)
 };
 
 namespace detail {
@@ -51,7 +54,8 @@ public:
     std::string message(int ev) const override {
         switch (static_cast<errc>(ev)) {
         case errc::invalid_name:
-            return "invalid channel name (must be 1-200 characters, no '/' or NUL, not '.' or '..')";
+            return "invalid channel name (must be 1-200 characters, no '/' or NUL (one leading '/' is allowed and "
+                   "ignored: \"/m3\" is \"m3\"), not '.' or '..')";
         case errc::not_found: return "no such shared channel";
         case errc::already_exists: return "a shared channel of that name already exists";
         case errc::permission_denied: return "permission denied opening the shared channel";
@@ -69,7 +73,9 @@ public:
         case errc::hugetlbfs_not_mounted:
             return "hugetlbfs of that page size is not mounted (scripts/mount_huge_and_gigantic.sh)";
         case errc::out_of_memory: return "out of memory";
-        case errc::role_taken: return "another live process already holds this side of the channel";
+        case errc::role_taken:
+            return "this side of the channel is already held by a live handle (another process's, or one of this "
+                   "process's)";
         case errc::system_failure: return "unexpected system call failure";
         case errc::foreign_owner:
             return "the shared segment is owned by a user this process does not trust (only our euid and root "
@@ -93,6 +99,11 @@ public:
         case errc::cannot_remove:
             return "remove_on_close was asked, but this process may not unlink the name (a sticky directory "
                    "and a segment owned by another user): let its owner remove it, or drop remove_on_close";
+        case errc::exists_with_other_pages:
+            return "a channel of that name exists on another page size (under /dev/shm or a hugetlbfs mount): one "
+                   "name is one channel; give both sides the same shm_options::pages, or remove the other one";
+        case errc::invalid_options:
+            return "invalid consumer options (stride must be >= 1 and offset < stride)";
         }
         return "unknown que error";
     }
@@ -110,6 +121,8 @@ public:
         case errc::not_ready: return std::errc::timed_out;
         case errc::invalid_permissions: return std::errc::invalid_argument;
         case errc::cannot_remove: return std::errc::operation_not_permitted;
+        case errc::exists_with_other_pages: return std::errc::file_exists;
+        case errc::invalid_options: return std::errc::invalid_argument;
         default: return {ev, *this};
         }
     }

@@ -103,6 +103,7 @@
 #include "backing/shm.hpp"
 #include "detail/copy.hpp"
 #include "detail/cpu.hpp"
+#include "detail/describe.hpp"
 #include "detail/element.hpp"
 #include "detail/layout.hpp"
 #include "detail/liveness.hpp"
@@ -226,8 +227,17 @@ struct access {
     }
 };
 
+// For the text of a setup error (detail/describe.hpp): the call and the options given.
+template <class T, std::size_t N>
+que::detail::setup_site site(const options& o, const char* handle, const char* call) noexcept {
+    que::detail::setup_site s = que::detail::site_of<T, N>(handle, call, spec<T, N>(), "producer");
+    s.stride = o.stride;
+    s.offset = o.offset;
+    return s;
+}
+
 inline std::error_code check(const options& o) noexcept {
-    if (o.stride == 0 || o.offset >= o.stride) return std::make_error_code(std::errc::invalid_argument);
+    if (o.stride == 0 || o.offset >= o.stride) return errc::invalid_options;  // == std::errc::invalid_argument
     return {};
 }
 
@@ -266,7 +276,8 @@ public:
 
     // A new consumer of this ring (the way to add consumers to a process-private
     // ring; with que::shm, consumer::open works too). Fails with
-    // std::errc::invalid_argument when stride == 0 or offset >= stride.
+    // errc::invalid_options (== std::errc::invalid_argument) when stride == 0
+    // or offset >= stride.
     // It only reads this handle's mapping and the shared indices, so another
     // thread may call it while this handle pushes or pops (not while it is
     // moved or destroyed): consumers can join a running stream.
@@ -279,7 +290,7 @@ public:
         return access::adopt<consumer<T, N>>(map_, opt);
     }
     consumer<T, N> subscribe(const options& opt = {}) const {
-        return que::detail::throw_on_error("que::spmc::subscribe",
+        return que::detail::setup_or_throw(site<T, N>(opt, "que::spmc::subscribe", ""), que::detail::no_backing{},
                                            [&](std::error_code& ec) { return subscribe(opt, ec); });
     }
 
@@ -352,8 +363,9 @@ public:
     // after the newest message any slot holds, so indices stay unique.
     template <backing B>
     static producer open(const B& where) {
-        return que::detail::throw_on_error("que::spmc::producer::open",
-                                           [&](std::error_code& ec) { return open(where, ec); });
+        return que::detail::setup_or_throw(
+            que::detail::site_of<T, N>("que::spmc::producer", "open", detail::spec<T, N>(), "producer"), where,
+            [&](std::error_code& ec) { return open(where, ec); });
     }
     template <backing B>
     static producer open(const B& where, std::error_code& ec) {
@@ -501,10 +513,11 @@ public:
     consumer& operator=(const consumer&) = delete;
 
     // Joins (or creates) the ring in `where` as a consumer with `opt`. Invalid
-    // options (stride 0, offset >= stride) fail with std::errc::invalid_argument.
+    // options (stride 0, offset >= stride) fail with errc::invalid_options
+    // (== std::errc::invalid_argument).
     template <backing B>
     static consumer open(const B& where, const options& opt = {}) {
-        return que::detail::throw_on_error("que::spmc::consumer::open",
+        return que::detail::setup_or_throw(detail::site<T, N>(opt, "que::spmc::consumer", "open"), where,
                                            [&](std::error_code& ec) { return open(where, opt, ec); });
     }
     template <backing B>
@@ -748,7 +761,7 @@ std::pair<producer<T, N>, consumer<T, N>> make(const B& where, std::error_code& 
 
 template <element T, std::size_t N, backing B = heap>
 std::pair<producer<T, N>, consumer<T, N>> make(const B& where = {}, const options& opt = {}) {
-    return que::detail::throw_on_error("que::spmc::make",
+    return que::detail::setup_or_throw(detail::site<T, N>(opt, "que::spmc::make", ""), where,
                                        [&](std::error_code& ec) { return make<T, N>(where, opt, ec); });
 }
 

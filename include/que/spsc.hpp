@@ -16,7 +16,11 @@
 //    without.
 //  - Ending: the producer's close() (or its destruction) closes the stream:
 //    the consumer still receives everything sent before, then blocking pops
-//    return status::closed (try_pop just says empty). The consumer's close()
+//    return status::closed (try_pop just says empty), and the closed
+//    producer itself sends nothing more (push: status::closed, try_push:
+//    false). `T pop()` is for streams that never end: on one that ended it
+//    has no message to return and calls que::fatal (que/wait.hpp), which
+//    aborts with a message, rather than make one up. The consumer's close()
 //    (or destruction) tells the producer nobody listens: a push that finds
 //    the ring full returns status::closed instead of waiting. A peer process
 //    that dies without closing (kill -9) is found by a waiting call within
@@ -98,6 +102,7 @@
 #include "backing/hugepages.hpp"
 #include "backing/shm.hpp"
 #include "detail/cpu.hpp"
+#include "detail/describe.hpp"
 #include "detail/element.hpp"
 #include "detail/layout.hpp"
 #include "detail/mapping.hpp"
@@ -235,7 +240,8 @@ public:
           write_(o.write_),
           cached_read_(o.cached_read_),
           claimed_(o.claimed_),
-          self_(std::exchange(o.self_, 0)) {}
+          self_(std::exchange(o.self_, 0)),
+          closed_self_(o.closed_self_) {}
     producer& operator=(producer&& o) noexcept {
         if (this != &o) {
             leave();
@@ -244,6 +250,7 @@ public:
             cached_read_ = o.cached_read_;
             claimed_ = o.claimed_;
             self_ = std::exchange(o.self_, 0);
+            closed_self_ = o.closed_self_;
         }
         return *this;
     }
@@ -256,8 +263,9 @@ public:
     // Joins (or creates) the channel in a shared backing as its producer.
     template <backing B>
     static producer open(const B& where) {
-        return que::detail::throw_on_error("que::spsc::producer::open",
-                                           [&](std::error_code& ec) { return open(where, ec); });
+        return que::detail::setup_or_throw(
+            que::detail::site_of<T, N>("que::spsc::producer", "open", detail::spec<T, N>(), "producer"), where,
+            [&](std::error_code& ec) { return open(where, ec); });
     }
     template <backing B>
     static producer open(const B& where, std::error_code& ec) {
@@ -271,7 +279,8 @@ public:
         return p;
     }
 
-    // Copies `value` into the ring. False, and nothing written, when full.
+    // Copies `value` into the ring. False, and nothing written, when full
+    // (or after this producer's close()).
     bool try_push(const T& value) noexcept {
         if (free_slots(1) == 0) return false;
         std::memcpy(static_cast<void*>(slots_ + (write_ & mask)), &value, sizeof(T));
@@ -283,7 +292,8 @@ public:
     // status::ok once written; status::closed if the ring is full and the
     // consumer has gone away (closed or destroyed; a ring with room still
     // accepts the message: check closed() to stop early); status::peer_dead
-    // if the ring is full and the consumer's process died.
+    // if the ring is full and the consumer's process died; status::closed
+    // at once after this producer's own close().
     status push(const T& value) noexcept { return push_until(value, que::detail::wait_clock::time_point::max()); }
 
     // push, giving up with status::timeout once `timeout` has passed (not
@@ -296,6 +306,7 @@ public:
 
     status push_until(const T& value, std::chrono::steady_clock::time_point deadline) noexcept {
         if (free_slots(1) == 0) {
+            if (closed_self_) return status::closed;  // our own close()
             const status s = que::detail::wait_until<W>(space_site(), [this](std::memory_order order) noexcept {
                 if (free_slots(1, order) != 0) return status::ok;
                 if (cons_->closed.load(std::memory_order_acquire) != 0 ||
@@ -319,10 +330,20 @@ public:
 
     // Ends the stream: the consumer receives what was sent, then sees
     // status::closed. Wakes a sleeping consumer whatever the strategies.
-    // Pushing after close() is allowed but pointless. The destructor closes;
-    // a producer that opens the channel later reopens the stream.
+    // After close() this handle sends nothing: try_push returns false (batch:
+    // 0), push/push_for/push_until return status::closed, claim() is empty
+    // and an outstanding claim's commit() publishes nothing. The destructor
+    // closes; a producer that opens the channel later reopens the stream.
     void close() noexcept {
         if (prod_ == nullptr) return;
+        // The cached copy now says "full", so every push takes its slow path
+        // (free_slots re-reads), which sees closed_self_ and finds no room:
+        // the fast path carries no extra test. Private, not the shared
+        // `closed` (which a stray write could set): only our own close()
+        // stops our sends.
+        closed_self_ = true;
+        cached_read_ = write_ - N;
+        claimed_ = 0;
         // seq_cst store, then the unconditional wake: a consumer that read
         // the futex word before our bump is woken or finds it changed; one
         // that read it after also sees closed == 1 (the bump is released
@@ -455,6 +476,9 @@ private:
     std::uint64_t free_slots(std::uint64_t want, std::memory_order order = std::memory_order_acquire) noexcept {
         std::uint64_t free = N - (write_ - cached_read_);
         if (free < want) {
+            // Closed by this producer (close() made the cache say full to get
+            // here): no room, ever.
+            if (closed_self_) return 0;
             // acquire: pairs with the consumer's release store of `read`, so
             // its copies out of the slots we are about to overwrite happened
             // before our writes (no overwrite of an unread message). seq_cst
@@ -493,6 +517,7 @@ private:
     std::uint64_t cached_read_ = 0;  // private: last seen consumer index
     std::uint64_t claimed_ = 0;      // slots handed out by the last claim()
     std::uint32_t self_ = 0;         // our pid while we hold the producer role, else 0
+    bool closed_self_ = false;       // this handle's close() ran: it sends nothing more
 };
 
 // The receiving end. Only one thread may use it at a time.
@@ -540,8 +565,9 @@ public:
     // consumer that joins a channel already holding messages receives them.
     template <backing B>
     static consumer open(const B& where) {
-        return que::detail::throw_on_error("que::spsc::consumer::open",
-                                           [&](std::error_code& ec) { return open(where, ec); });
+        return que::detail::setup_or_throw(
+            que::detail::site_of<T, N>("que::spsc::consumer", "open", detail::spec<T, N>(), "consumer"), where,
+            [&](std::error_code& ec) { return open(where, ec); });
     }
     template <backing B>
     static consumer open(const B& where, std::error_code& ec) {
@@ -570,13 +596,15 @@ public:
         return out;
     }
 
-    // The oldest message, waiting (per W) while the ring is empty. For a
-    // channel that can end, prefer pop(T&): if the stream ends (closed and
-    // drained, or the producer died) this returns a T whose bytes are all
-    // zero, which may be indistinguishable from a message.
+    // The oldest message, waiting (per W) while the ring is empty. For
+    // streams that never end: if this one ends (closed and drained, or the
+    // producer died) there is no message to return, and pop() does not make
+    // one up: it calls que::fatal (que/wait.hpp: prints which call and why,
+    // then aborts). On a stream that can end use pop(T&) or pop_for, which
+    // return status::closed / status::peer_dead.
     T pop() noexcept {
-        if (ready([] { return que::detail::wait_clock::time_point::max(); }) != status::ok)
-            return std::bit_cast<T>(std::array<std::byte, sizeof(T)>{});
+        if (const status s = ready([] { return que::detail::wait_clock::time_point::max(); }); s != status::ok)
+            stream_ended(s);
         T out(slots_[read_ & mask]);
         retire_one();
         return out;
@@ -693,6 +721,16 @@ private:
     friend struct detail::access;
 
     explicit consumer(que::detail::mapping m) noexcept : base(std::move(m)) {}
+
+    [[noreturn, gnu::cold, gnu::noinline]] static void stream_ended(status s) noexcept {
+        que::fatal(s == status::closed
+                       ? "que::spsc::consumer::pop(): the stream is closed (the producer closed it and every message "
+                         "was received), so T pop() has no message to return; on a stream that can end use "
+                         "pop(T&) or pop_for, which return status::closed"
+                       : "que::spsc::consumer::pop(): the producer's process died and every message it published "
+                         "was received, so T pop() has no message to return; on a stream that can end use "
+                         "pop(T&) or pop_for, which return status::peer_dead");
+    }
 
     // Takes the consumer role (false: a live process holds it), then loads
     // the indices and resets the consumer's shared state for this session.
@@ -904,8 +942,8 @@ std::pair<producer<T, N, W>, consumer<T, N, W>> make(const B& where, std::error_
 
 template <element T, std::size_t N, wait_policy W = wait::spin, backing B = heap>
 std::pair<producer<T, N, W>, consumer<T, N, W>> make(const B& where = {}) {
-    return que::detail::throw_on_error("que::spsc::make",
-                                       [&](std::error_code& ec) { return make<T, N, W>(where, ec); });
+    return que::detail::setup_or_throw(que::detail::site_of<T, N>("que::spsc::make", "", detail::spec<T, N>()),
+                                       where, [&](std::error_code& ec) { return make<T, N, W>(where, ec); });
 }
 
 } // namespace que::spsc

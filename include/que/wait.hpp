@@ -36,9 +36,16 @@
 // closing (checked every wait::spin::check_every while waiting).
 #pragma once
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "detail/cpu.hpp"
 
 namespace que {
 
@@ -98,5 +105,51 @@ concept wait_policy = requires {
 };
 
 static_assert(wait_policy<wait::spin> && wait_policy<wait::sleep>);
+
+// The spin-wait hint a busy-wait loop of your own should call between polls
+// (e.g. `while (!tx.try_push(m)) que::cpu_relax();`): x86 `pause`, arm64
+// `yield`. It frees the core's resources for a sibling hyperthread and avoids
+// the pipeline flush when the awaited cache line changes.
+inline void cpu_relax() noexcept { detail::cpu_relax(); }
+
+// The fatal handler: called when a call cannot return what its signature
+// promises and has no way to report it, so that the mistake is loud instead
+// of a fabricated value. Today one call does that: spsc::consumer's
+// `T pop()` on a stream that ended (closed and drained, or the producer died):
+// it has no message to return. The handler gets a message naming the call and
+// the reason; que calls std::abort() after it returns. The default writes the
+// message and a newline to stderr (fd 2). Replace it (to log elsewhere first,
+// say) with set_fatal_handler, which returns the previous handler.
+using fatal_handler = void (*)(const char* message) noexcept;
+
+namespace detail {
+
+inline void default_fatal_handler(const char* message) noexcept {
+    // write(2): no allocation, no stdio lock, fine in a dying process.
+    const std::size_t n = std::strlen(message);
+    for (std::size_t done = 0; done < n;) {
+        const ssize_t w = ::write(2, message + done, n - done);
+        if (w <= 0) break;
+        done += static_cast<std::size_t>(w);
+    }
+    [[maybe_unused]] const ssize_t nl = ::write(2, "\n", 1);
+}
+
+inline std::atomic<fatal_handler>& fatal_handler_slot() noexcept {
+    static std::atomic<fatal_handler> slot{&default_fatal_handler};
+    return slot;
+}
+
+} // namespace detail
+
+inline fatal_handler set_fatal_handler(fatal_handler h) noexcept {
+    return detail::fatal_handler_slot().exchange(h != nullptr ? h : &detail::default_fatal_handler);
+}
+
+// Calls the fatal handler with `message`, then aborts. Cold: only on misuse.
+[[noreturn, gnu::cold, gnu::noinline]] inline void fatal(const char* message) noexcept {
+    detail::fatal_handler_slot().load()(message);
+    std::abort();
+}
 
 } // namespace que

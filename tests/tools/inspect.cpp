@@ -507,9 +507,16 @@ TEST_CASE("que-inspect finds segments on any hugetlbfs mount without --huge-dir"
     que::shm where{name, {.pages = que::page_size::huge_2m, .hugetlbfs_dir = mnt.dir()}};
     name_guard guard(where);
     auto tx = que::spsc::producer<msg, 1024>::open(where);
-    // The same name on standard pages: a different channel.
-    scoped_name twin("huge");
+    // The same name on standard pages: a different channel. que no longer
+    // makes one (errc::exists_with_other_pages), but an older que could have:
+    // made under another name and renamed into place.
+    scoped_name twin("huge-twin");
     auto other = que::spsc::producer<msg, 16>::open(que::shm{twin.name});
+    REQUIRE(::rename(("/dev/shm/" + twin.name).c_str(), ("/dev/shm/" + name).c_str()) == 0);
+    struct unlink_at_exit {
+        std::string path;
+        ~unlink_at_exit() { ::unlink(path.c_str()); }
+    } twin_guard{"/dev/shm/" + name};
 
     const run_result r = inspect(name);
     INFO(r.output);

@@ -145,6 +145,12 @@ public:
                                       [&](std::error_code& ec) { return read_only_fd(ec); });
     }
 
+    // For the text of a setup error (detail/describe.hpp), only after a failure.
+    std::string describe() const { return "que::memfd, fd " + std::to_string(fd()); }
+    bool read_prefix(void* buf, std::size_t n) const noexcept {
+        return fd() >= 0 && ::pread(fd(), buf, n, 0) == static_cast<ssize_t>(n);
+    }
+
     detail::mapping attach(const detail::channel_spec& spec, std::error_code& ec) const {
         return attach_as(spec, false, ec);
     }

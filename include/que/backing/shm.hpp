@@ -53,6 +53,7 @@
 #include <utility>
 #include <vector>
 
+#include "../detail/describe.hpp"
 #include "../detail/element.hpp"
 #include "../detail/layout.hpp"
 #include "../detail/mapping.hpp"
@@ -204,8 +205,12 @@ inline std::error_code remove_stale(const segment_dir& dir, const std::string& n
 } // namespace detail
 
 // A named shared-memory backing. `name` is one path component (1-200 bytes, no
-// '/', not "." or ".."); processes that use the same name (and page size and
-// hugetlbfs directory) share the channel.
+// '/', not "." or ".."), optionally after one leading '/' as POSIX shm_open
+// names are spelled ("/m3" and "m3" are one channel); processes that use the
+// same name (and page size and hugetlbfs directory) share the channel. One
+// name is one channel: a name that exists under another page size (in
+// /dev/shm or on any hugetlbfs mount) is errc::exists_with_other_pages, never
+// a second channel.
 struct shm {
     std::string name;
     shm_options options{};
@@ -220,13 +225,62 @@ struct shm {
         return attach_as(spec, true, ec);
     }
 
+    // For the text of a setup error (detail/describe.hpp), only after a
+    // failure: how to name this channel, the first `n` bytes of its file
+    // (header and blocks; false when there is no file to read), and where
+    // que looked and what it found there for errors about the name itself.
+    std::string describe() const { return "\"" + name + "\""; }
+    bool read_prefix(void* buf, std::size_t n) const noexcept {
+        const std::string leaf(detail::shm_leaf(name));
+        detail::segment_dir dir;
+        if (!detail::valid_shm_name(leaf) || detail::open_segment_dir(options.pages, options.hugetlbfs_dir, dir))
+            return false;
+        detail::unique_fd fd(::openat(dir.fd.get(), leaf.c_str(), O_RDONLY | detail::safe_open_flags));
+        struct stat st {};
+        if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+        return ::pread(fd.get(), buf, n, 0) == static_cast<ssize_t>(n);
+    }
+    std::string explain(std::error_code ec) const {
+        const std::string leaf(detail::shm_leaf(name));
+        const std::string dir = options.pages == page_size::standard ? std::string(detail::shm_dir)
+                                : options.hugetlbfs_dir.empty()
+                                    ? std::string(detail::default_hugetlbfs_dir(options.pages))
+                                    : options.hugetlbfs_dir;
+        const std::string here = dir + "/" + leaf + " (" + detail::page_name(detail::page_bytes(options.pages)) + ")";
+        if (ec == errc::invalid_name)
+            return "\"" + name + "\" is not a name: give one path component of 1-200 bytes (a leading '/' is "
+                   "allowed and ignored: \"/m3\" is \"m3\"; no other '/', no NUL, not \".\" or \"..\")";
+        if (ec == errc::exists_with_other_pages) {
+            detail::segment_dir d;
+            detail::segment_location other;
+            if (detail::valid_shm_name(leaf) && !detail::open_segment_dir(options.pages, options.hugetlbfs_dir, d) &&
+                detail::exists_elsewhere(leaf, d.fd.get(), &other))
+                return "it exists as " + other.dir + "/" + leaf + " (" + detail::page_name(other.page) +
+                       "), this handle asked for " + here +
+                       ": give both sides the same shm_options::pages (and hugetlbfs_dir), or remove the other one "
+                       "(que::shm_remove, que-inspect --list)";
+            return "this handle asked for " + here + "; the other one is gone now, try again";
+        }
+        if (ec == errc::not_found)
+            return "no segment at " + here +
+                   ": open_mode::open only joins; start the creating side first, or use open_mode::open_or_create";
+        if (ec == errc::already_exists)
+            return here + " exists: open_mode::create only creates; remove it (que::shm_remove) or join it "
+                          "(open_mode::open_or_create)";
+        if (ec == errc::hugetlbfs_not_mounted)
+            return "no hugetlbfs of " + detail::page_name(detail::page_bytes(options.pages)) + " at " + dir +
+                   ": mount one there (scripts/mount_huge_and_gigantic.sh) or set shm_options::hugetlbfs_dir";
+        return "at " + here;
+    }
+
 private:
     detail::mapping attach_as(const detail::channel_spec& spec, bool read_only, std::error_code& ec) const {
         if ((options.permissions & ~mode_t{0777}) != 0) {
             ec = errc::invalid_permissions;
             return {};
         }
-        if (!detail::valid_shm_name(name)) {
+        const std::string leaf(detail::shm_leaf(name));  // "/m3" is "m3"
+        if (!detail::valid_shm_name(leaf)) {
             ec = errc::invalid_name;
             return {};
         }
@@ -243,21 +297,37 @@ private:
         for (;;) {
             detail::unique_fd fd;
             bool created = false;
+            struct stat st {};
             if (may_create) {
-                const int made = ::openat(dfd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | detail::safe_open_flags,
+                const int made = ::openat(dfd, leaf.c_str(), O_RDWR | O_CREAT | O_EXCL | detail::safe_open_flags,
                                           options.permissions);
                 const int err = errno;
                 if (made >= 0) {
                     fd.reset(made);
                     created = true;
+                    // One name, one channel: if the name exists under another
+                    // page size (another location), take ours back and fail.
+                    // Race-free in the sense that two creators in different
+                    // locations never both succeed: each creates (O_EXCL)
+                    // before it looks at the other locations, and file system
+                    // operations are ordered, so whichever of the two looks
+                    // last looks after both creates and sees the other's file
+                    // (both may fail, if each sees the other before it is
+                    // taken back: then a retry finds the name free). A
+                    // joiner of our size-0 file meanwhile waits, as for any
+                    // creator that has not sized its file yet.
+                    if (detail::exists_elsewhere(leaf, dfd)) {
+                        if (::fstat(fd.get(), &st) == 0) detail::unlink_if_same(dfd, leaf, st.st_dev, st.st_ino);
+                        ec = errc::exists_with_other_pages;
+                        return {};
+                    }
                 } else if (err != EEXIST || (options.mode == open_mode::create && !options.recover_stale)) {
                     ec = detail::open_error(err);
                     return {};
                 }
             }
-            struct stat st {};
             if (!created) {
-                fd.reset(::openat(dfd, name.c_str(), (read_only ? O_RDONLY : O_RDWR) | detail::safe_open_flags));
+                fd.reset(::openat(dfd, leaf.c_str(), (read_only ? O_RDONLY : O_RDWR) | detail::safe_open_flags));
                 const int err = errno;
                 if (!fd) {
                     // open_or_create: the segment we saw a moment ago was
@@ -270,6 +340,8 @@ private:
                         continue;
                     }
                     ec = detail::open_error(err);
+                    // Not here, but perhaps under another page size: say so.
+                    if (ec == errc::not_found && detail::exists_elsewhere(leaf, dfd)) ec = errc::exists_with_other_pages;
                     return {};
                 }
                 // What it is, whose, how open: before reading a byte of it.
@@ -289,7 +361,7 @@ private:
                 if (base == nullptr) {
                     // Nobody can use a half-made segment: take the name back
                     // (only ours: fstat says which file that is).
-                    if (::fstat(fd.get(), &st) == 0) detail::unlink_if_same(dfd, name, st.st_dev, st.st_ino);
+                    if (::fstat(fd.get(), &st) == 0) detail::unlink_if_same(dfd, leaf, st.st_dev, st.st_ino);
                     if (!locked) {
                         if (!backoff.wait()) {
                             ec = errc::not_ready;
@@ -311,7 +383,7 @@ private:
                 detail::join_result r = detail::join_segment(fd.get(), spec, jp, backoff, base, bytes, ec);
                 if (r == detail::join_result::retry_create) continue;
                 if (r == detail::join_result::stale && options.recover_stale) {
-                    if (std::error_code rec = detail::remove_stale(dir, name, st)) {
+                    if (std::error_code rec = detail::remove_stale(dir, leaf, st)) {
                         ec = rec;
                         return {};
                     }
@@ -336,7 +408,7 @@ private:
                 }
                 region->remove_on_close = true;
                 region->dir = std::move(dir.fd);
-                region->name = name;
+                region->name = leaf;
                 region->dev = st.st_dev;
                 region->ino = st.st_ino;
                 region->pid = ::getpid();
@@ -360,13 +432,14 @@ private:
 // It removes whatever non-directory is at the name (a FIFO or symlink planted
 // there too), never following a symlink; a directory is not_a_regular_file.
 inline bool shm_remove(const shm& where, std::error_code& ec) {
-    if (!detail::valid_shm_name(where.name)) {
+    const std::string leaf(detail::shm_leaf(where.name));  // "/m3" is "m3"
+    if (!detail::valid_shm_name(leaf)) {
         ec = errc::invalid_name;
         return false;
     }
     detail::segment_dir dir;
     if ((ec = detail::open_segment_dir(where.options.pages, where.options.hugetlbfs_dir, dir))) return false;
-    if (::unlinkat(dir.fd.get(), where.name.c_str(), 0) == 0) return true;
+    if (::unlinkat(dir.fd.get(), leaf.c_str(), 0) == 0) return true;
     if (errno == ENOENT) return false;
     ec = detail::open_error(errno);
     return false;

@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -81,6 +83,13 @@ inline bool valid_shm_name(std::string_view name) noexcept {
     for (char c : name)
         if (c == '/' || c == '\0') return false;
     return true;
+}
+
+// The name as a path component: one leading '/' (POSIX shm_open style,
+// "/m3") is accepted and ignored, so "/m3" and "m3" are one channel.
+// valid_shm_name then checks what is left.
+inline std::string_view shm_leaf(std::string_view name) noexcept {
+    return !name.empty() && name.front() == '/' ? name.substr(1) : name;
 }
 
 inline std::string_view default_hugetlbfs_dir(page_size p) noexcept {
@@ -402,6 +411,79 @@ inline join_result join_segment(int fd, const channel_spec& spec, const join_par
     if (ec) return fail(ec);
     base = m;
     return join_result::joined;
+}
+
+// ---- one name, one channel --------------------------------------------------
+//
+// A name may live in /dev/shm (standard pages) or on any hugetlbfs mount (of
+// either huge page size). Two sides that disagree on shm_options::pages would
+// otherwise each make their own segment under the same name and never meet,
+// silently. So a creator, right after its O_EXCL create and before it sizes
+// the file, looks for the name in every other location and, if it is there,
+// removes its own file and fails with errc::exists_with_other_pages; a joiner
+// in mode `open` that finds nothing looks there too, to say why.
+
+// /proc/mounts escapes space, tab, newline and backslash as \ooo.
+inline std::string unescape_mount_field(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const bool octal = s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7' && s[i + 2] >= '0' &&
+                           s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7';
+        if (!octal) {
+            out.push_back(s[i]);
+            continue;
+        }
+        out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+        i += 3;
+    }
+    return out;
+}
+
+// Where a segment file may live: its directory and the page size there.
+struct segment_location {
+    std::string dir;
+    std::uint64_t page = 0;  // bytes per page
+};
+
+// /dev/shm and every hugetlbfs mount point of /proc/mounts (its page size
+// from statfs). Setup and diagnosis only.
+inline std::vector<segment_location> segment_locations() {
+    std::vector<segment_location> out{{std::string(shm_dir), page_bytes(page_size::standard)}};
+    std::FILE* f = std::fopen("/proc/mounts", "re");
+    if (f == nullptr) return out;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        char dev[1024], dir[2048], type[64];
+        if (std::sscanf(line, "%1023s %2047s %63s", dev, dir, type) != 3 || std::strcmp(type, "hugetlbfs") != 0)
+            continue;
+        std::string d = unescape_mount_field(dir);
+        struct statfs fs {};
+        if (::statfs(d.c_str(), &fs) != 0) continue;
+        out.push_back({std::move(d), static_cast<std::uint64_t>(fs.f_bsize)});
+    }
+    std::fclose(f);
+    return out;
+}
+
+// Is `leaf` taken in a location other than the directory `own_dir_fd`
+// (compared by device and inode, so a bind mount of our own directory is
+// ours)? Anything at the name counts, a regular file or not: it is not ours
+// to judge. Fills `found` (if given) with the first such location.
+inline bool exists_elsewhere(std::string_view leaf, int own_dir_fd, segment_location* found = nullptr) {
+    struct stat own {};
+    if (::fstat(own_dir_fd, &own) != 0) return false;
+    const std::string name(leaf);
+    for (segment_location& l : segment_locations()) {
+        unique_fd d(::open(l.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        struct stat ds {};
+        if (!d || ::fstat(d.get(), &ds) != 0) continue;  // a mount we cannot reach holds nothing we could join
+        if (ds.st_dev == own.st_dev && ds.st_ino == own.st_ino) continue;
+        struct stat st {};
+        if (::fstatat(d.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (found != nullptr) *found = std::move(l);
+        return true;
+    }
+    return false;
 }
 
 } // namespace detail
