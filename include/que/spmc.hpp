@@ -51,12 +51,12 @@
 //    published write index (used only to place new consumers and to recover
 //    from a lap) lags by at most publish_interval pushes; flush() publishes it
 //    now.
-//  - Waiting (pop, pop_for, pop_until): the producer never wakes anyone (a
-//    wake-up would cost every push a load, and a system call while someone
-//    sleeps), so a waiting consumer polls: it spins (cpu_relax) a little,
-//    yields a few times, then sleeps in futex slices of wait::poll_slice on
-//    producer_block::data_futex (a word no spmc producer bumps: the slice is
-//    a timed sleep), probing between slices. An idle consumer costs ~no CPU;
+//  - Waiting (pop, pop_for, pop_until): the producer's push never wakes
+//    anyone (a wake-up would cost every push a load, and a system call while
+//    someone sleeps), so a waiting consumer polls: it spins (cpu_relax) a
+//    little, yields a few times, then (wait::sleep) sleeps in futex slices of
+//    wait::poll_slice on producer_block::data_futex (which only close()
+//    bumps: otherwise the slice is a timed sleep), probing between slices. An idle consumer costs ~no CPU;
 //    a message is seen at most ~a slice after it was pushed. It still never
 //    writes shared memory (its waiters count is private, since nobody reads
 //    it). Every W::check_every it checks the producer's process (pid + start
