@@ -8,7 +8,9 @@
 //   rx.try_pop(std::span{out});     // count
 //   rx.missed();                    // messages skipped because the producer lapped this consumer
 //   auto r = rx.read(t);            // one step, each lap reported: r.status ok/empty/lapped, r.skipped
-//   rx.pop(t); rx.pop_for(t, 5ms);  // wait while empty: que::status ok / timeout / peer_dead
+//   rx.pop(t); rx.pop_for(t, 5ms);  // wait while empty: que::status ok / timeout / closed / peer_dead / replaced
+//   tx.close();                     // end of stream (the destructor closes too); rx.closed(), rx.replaced()
+//   {.on_lap = que::spmc::lap_policy::latest}   // on a lap, jump to the newest message (default: oldest)
 //
 // Contract:
 //  - One producer, any number of consumers, in any threads or processes
@@ -27,6 +29,17 @@
 //    forward and counts the skipped messages in missed(). A consumer with
 //    stride 1 that keeps reading until empty after the producer stopped has
 //    received + missed() == messages pushed since its start position, exactly.
+//    Where it lands is its options' lap_policy: oldest (default: the oldest
+//    message still safely in the ring, least loss, a backlog of ~7/8 of the
+//    ring to read) or latest (the newest complete message: freshest, most
+//    loss).
+//  - Ending: the producer's close() (or its destruction) ends the stream:
+//    each consumer still reads what it can, then pop/pop_for/pop_until return
+//    status::closed (try_pop just says empty; closed() says which). A
+//    producer that opens the ring later reopens it. A consumer can ask
+//    whether the name it opened still leads to its segment (replaced(): a
+//    restarted producer with remove_on_close made a new segment), and a
+//    waiting pop finds out by itself (status::replaced).
 //  - Work splitting: a consumer with options {stride k, offset o} reads only
 //    the indices o, o+k, o+2k, ...; k such consumers with offsets 0..k-1 see
 //    (received or missed) every message exactly once between them, with no
@@ -38,19 +51,23 @@
 //    published write index (used only to place new consumers and to recover
 //    from a lap) lags by at most publish_interval pushes; flush() publishes it
 //    now.
-//  - Waiting (pop, pop_for, pop_until): the producer never wakes anyone (a
-//    wake-up would cost every push a load, and a system call while someone
-//    sleeps), so a waiting consumer polls: it spins (cpu_relax) a little,
-//    yields a few times, then sleeps in futex slices of wait::poll_slice on
-//    producer_block::data_futex (a word no spmc producer bumps: the slice is
-//    a timed sleep), probing between slices. An idle consumer costs ~no CPU;
+//  - Waiting (pop, pop_for, pop_until): the producer's push never wakes
+//    anyone (a wake-up would cost every push a load, and a system call while
+//    someone sleeps), so a waiting consumer polls: it spins (cpu_relax) a
+//    little, yields a few times, then (wait::sleep) sleeps in futex slices of
+//    wait::poll_slice on producer_block::data_futex (which only close()
+//    bumps: otherwise the slice is a timed sleep), probing between slices. An idle consumer costs ~no CPU;
 //    a message is seen at most ~a slice after it was pushed. It still never
 //    writes shared memory (its waiters count is private, since nobody reads
-//    it). Every wait::sleep::check_every it checks the producer's process
-//    (pid + start time, from claim_role): dead, and nothing left to read ->
-//    status::peer_dead. A producer that left normally (handle destroyed) is
-//    not dead (a new one may take the role): pop keeps waiting; use pop_for.
-//    Laps are skipped as by try_pop (counted in missed()).
+//    it). Every W::check_every it checks the producer's process (pid + start
+//    time, from claim_role): dead, and nothing left to read ->
+//    status::peer_dead; and the segment's name (replaced()). When it finds
+//    the ring empty it also loads `closed` (acquire, after the producer's
+//    flush and release): closed, and a second look still finds nothing ->
+//    status::closed. Laps are skipped as by try_pop (counted in missed()).
+//    The default strategy is wait::spin, as for every blocking call of que
+//    (README, "Waiting"); wait::sleep trades up to ~a slice of latency for
+//    an idle core.
 //
 // Protocol (a seqlock per slot; tests/model/spmc.pml checks it in Promela):
 //   slot = { u64 seq; u64 payload[words]; padding }, words = ceil(sizeof(T) / 8),
@@ -75,8 +92,15 @@
 //   q1 <  2r+2: not written yet -> empty
 //   q1 >  2r+2: the slot already holds a later lap -> lapped
 //   lapped: newest = max(write, index proven by the seq value seen);
-//           r' = smallest r' >= max(r + k, newest - N + 1 + headroom) with
-//           r' == o (mod k); missed += (r' - r) / k.
+//           floor = newest - N + 1 + headroom           (lap_policy::oldest)
+//                 | the newest complete index: walk on from newest while
+//                   slots hold complete messages        (lap_policy::latest)
+//           r' = smallest r' >= max(r + k, floor) with r' == o (mod k);
+//           missed += (r' - r) / k.
+// Close: producer: write = w (release, flush); closed = 1 (release).
+//   A waiting consumer that finds nothing: c = closed (acquire); c == 1 ->
+//   look once more (the acquire makes every message pushed before close
+//   visible); still nothing -> status::closed.
 // The payload copy must not be a C++ data race although a seqlock reader
 // deliberately races the writer: detail/copy.hpp copies the bulk in inline
 // assembly on x86-64 and aarch64 (outside the C++ abstract machine, with the
@@ -132,11 +156,29 @@ enum class start_at : std::uint8_t {
     latest,
 };
 
+// Where a lapped consumer (the producer overwrote messages it had not read)
+// goes on. Both count what they skip in missed(), so received + missed() ==
+// pushed stays exact; they trade staleness against loss.
+enum class lap_policy : std::uint8_t {
+    // To the oldest message still safely in the ring: newest - N + 1 +
+    // lap_headroom (N/8 headroom so the next push does not lap it again at
+    // once). Loses the fewest messages, but then reads a backlog of about
+    // 7/8 of the ring: until it catches up, what it returns is that many
+    // messages old.
+    oldest,
+    // To the newest complete message (of its share: the next index of its
+    // share from there). Returns the freshest data at once; skips nearly a
+    // whole ring, so it misses the most. Finds the newest by walking the
+    // slots past the published write index (at most a lap, usually a few).
+    latest,
+};
+
 // A consumer's share of the stream: indices offset, offset+stride, ...
 struct options {
     std::uint64_t stride = 1;  // >= 1; 1 = every message (broadcast)
     std::uint64_t offset = 0;  // < stride
     start_at start = start_at::oldest;
+    lap_policy on_lap = lap_policy::oldest;
 };
 
 // What one consumer::read() did.
@@ -260,6 +302,17 @@ public:
     que::page_size page_size() const noexcept { return map_.pages; }
     bool fell_back() const noexcept { return map_.fell_back; }
 
+    // True when the name this handle's segment was opened by (que::shm) no
+    // longer leads to it: removed (shm_remove, a remove_on_close handle went
+    // away) or re-created (a new segment under the name). A restarted
+    // producer then writes elsewhere: reopen the name. False for unnamed
+    // backings (heap, hugepages, memfd) and when it cannot tell. One
+    // fstatat(2): a system call, not for the hot path.
+    bool replaced() const noexcept {
+        const que::detail::name_state s = que::detail::name_state_of(map_);
+        return s == que::detail::name_state::removed || s == que::detail::name_state::replaced;
+    }
+
     // A small block of the segment free for the application. Not synchronised by que.
     // On a handle without a channel (default-constructed or moved-from): a
     // block of this thread's own, zeroed at every call, that no channel
@@ -351,9 +404,7 @@ public:
     }
     producer(const producer&) = delete;
     producer& operator=(const producer&) = delete;
-    // Publishes the write index (so that consumers that start later place
-    // themselves after everything this producer pushed) and gives up the
-    // producer role.
+    // Closes the stream (see close()) and gives up the producer role.
     ~producer() { leave(); }
 
     // Joins (or creates) the ring in `where` as its producer. One producer at
@@ -403,6 +454,33 @@ public:
     // Messages pushed so far: the index the next push gets.
     std::uint64_t pushed() const noexcept { return write_; }
 
+    // Ends the stream: publishes the write index, then marks the ring closed
+    // and wakes sleeping consumers. Each consumer still receives what it
+    // would have (everything pushed before, less what it was lapped on),
+    // then its pop/pop_for/pop_until return status::closed and closed() is
+    // true. The destructor closes; a producer that opens the ring later
+    // reopens the stream. Pushing after close() writes messages a consumer
+    // that already saw status::closed may never read. Only the process that
+    // took the role closes (a forked child's inherited copy does nothing).
+    void close() noexcept {
+        if (self_ == 0 || self_ != que::detail::self_pid()) return;
+        flush();
+        // release: every slot and the write index published above are
+        // visible to a consumer whose acquire load sees 1, so its re-check
+        // finds every message pushed before close. [pair:spmc_closed]
+        // seq_cst (a release, plus its place in the total order): a consumer
+        // that read data_futex before the bump below is woken or finds it
+        // changed; one that read it after sees closed == 1 (detail/wait.hpp).
+        prod_->closed.store(1, std::memory_order_seq_cst);
+        que::detail::wake_all(prod_->data_futex);
+    }
+
+    // True once the stream is closed (by this producer, or left closed by a
+    // predecessor and not reopened). False on a handle without a channel.
+    bool closed() const noexcept {
+        return prod_ != nullptr && prod_->closed.load(std::memory_order_relaxed) != 0;
+    }
+
 private:
     friend struct detail::access;
 
@@ -429,6 +507,11 @@ private:
             next = std::max(next, seq_of(this->slot(i)).load(std::memory_order_acquire) / 2);
         write_ = published_ = next;
         if (next != prod_->write.load(std::memory_order_relaxed)) publish();
+        // Reopens the stream a predecessor closed. relaxed suffices: a
+        // consumer that still sees 1 reports closed only after finding
+        // nothing to read (its acquire is on the predecessor's store,
+        // [pair:spmc_closed]); one that sees 0 just keeps waiting.
+        prod_->closed.store(0, std::memory_order_relaxed);
         return true;
     }
 
@@ -437,7 +520,7 @@ private:
     void leave() noexcept {
         if (self_ == 0) return;
         if (self_ == que::detail::self_pid()) {
-            flush();
+            close();  // flushes first
             que::detail::release_role(prod_->pid, self_);
         }
         self_ = 0;
@@ -497,7 +580,8 @@ public:
           cached_write_(o.cached_write_),
           stride_(o.stride_),
           offset_(o.offset_),
-          missed_(o.missed_) {}
+          missed_(o.missed_),
+          on_lap_(o.on_lap_) {}
     consumer& operator=(consumer&& o) noexcept {
         if (this != &o) {
             base::operator=(std::move(o));
@@ -506,6 +590,7 @@ public:
             stride_ = o.stride_;
             offset_ = o.offset_;
             missed_ = o.missed_;
+            on_lap_ = o.on_lap_;
         }
         return *this;
     }
@@ -574,45 +659,66 @@ public:
     }
 
     // The next message of this consumer into `out`, waiting while there is
-    // none (see "Waiting" above): status::ok, or status::peer_dead once the
-    // producer's process died and nothing is left to read (`out` untouched).
-    // W: how to wait; wait::sleep (spin, yield, then sleep in slices) by
-    // default, wait::spin (spin, then yield forever: lower latency, a busy
-    // core). The handle must be valid (as for try_pop).
-    template <wait_policy W = wait::sleep>
+    // none (see "Waiting" above), `out` untouched unless status::ok:
+    //  - status::ok: a message;
+    //  - status::closed: the producer closed the stream (close() or its
+    //    destruction) and this consumer has read everything it could;
+    //  - status::peer_dead: the producer's process died without closing,
+    //    and nothing is left to read;
+    //  - status::replaced (found at a liveness check, every W::check_every):
+    //    nothing is left to read and the segment's name leads elsewhere (see
+    //    replaced()): another segment is at the name, or nothing is and no
+    //    producer holds this ring, so none can ever join it. A ring whose
+    //    name was removed while its producer lives (unlink after attach)
+    //    keeps being waited on.
+    // W: how to wait; wait::spin by default, as for every blocking call of
+    // que (que/wait.hpp: spin, then yield; the lowest latency, a busy core),
+    // or wait::sleep (spin, yield, then sleep in slices of wait::poll_slice:
+    // ~no CPU, up to ~a slice late). The handle must be valid (as for try_pop).
+    template <wait_policy W = wait::spin>
     status pop(T& out) noexcept {
         return pop_until<W>(out, std::chrono::steady_clock::time_point::max());
     }
 
     // As pop(), giving up with status::timeout after `d` (d <= 0: one try).
-    template <wait_policy W = wait::sleep, class Rep, class Period>
+    template <wait_policy W = wait::spin, class Rep, class Period>
     status pop_for(T& out, const std::chrono::duration<Rep, Period>& d) noexcept {
         return pop_until<W>(out, que::detail::deadline_after(d));
     }
 
     // As pop(), giving up with status::timeout at `deadline`.
-    template <wait_policy W = wait::sleep>
+    template <wait_policy W = wait::spin>
     status pop_until(T& out, std::chrono::steady_clock::time_point deadline) noexcept {
         if (try_pop(out)) return status::ok;  // the common case: no clock read, no set-up
         // Nobody reads this count (an spmc producer never wakes sleepers), so
         // it is kept here rather than in data_waiters: a consumer writes no
         // shared memory even while it sleeps, and one killed asleep leaves
         // nothing behind. peer_wakes is 0 likewise, so a sleep lasts at most
-        // wait::poll_slice. futex is the shared word: a producer that some
-        // day bumps it (and stores what try_pop loads with seq_cst) would
-        // cut the sleep short.
+        // wait::poll_slice (close() bumps the futex, ending it at once).
         std::atomic<std::uint32_t> private_waiters{0};
         const std::atomic<std::uint32_t> no_wakes{0};
-        const que::detail::wait_site site{&prod_->data_futex, &private_waiters, nullptr,
-                                          &prod_->pid,        &prod_->start_time, &no_wakes};
+        que::detail::wait_site site{&prod_->data_futex, &private_waiters, nullptr,
+                                    &prod_->pid,        &prod_->start_time, &no_wakes};
+        site.segment_check = &consumer::name_gone;
+        site.segment_check_arg = this;
         // The probe ignores the order it is given: the seq_cst re-check only
         // matters against a producer that wakes sleepers, and ours polls.
         // try_pop's acquire loads are what orders the message we return.
         return que::detail::wait_until<W>(
             site,
-            [&](std::memory_order) noexcept { return try_pop(out) ? status::ok : que::detail::pending; },
+            [&](std::memory_order) noexcept {
+                if (try_pop(out)) return status::ok;
+                return ended() ? (try_pop(out) ? status::ok : status::closed) : que::detail::pending;
+            },
             deadline);
     }
+
+    // True once the producer closed the stream (and no producer reopened
+    // it). Messages may still be waiting: the stream has ended for this
+    // consumer when closed() is true and a try_pop *after* it finds nothing
+    // (in that order: a message pushed just before close may arrive between
+    // an earlier empty try_pop and close). False on a handle without a channel.
+    bool closed() const noexcept { return prod_ != nullptr && ended(); }
 
     // Messages of this consumer's share skipped because the producer lapped it.
     std::uint64_t missed() const noexcept { return missed_; }
@@ -621,9 +727,29 @@ public:
     std::uint64_t next_index() const noexcept { return next_; }
     std::uint64_t stride() const noexcept { return stride_; }
     std::uint64_t offset() const noexcept { return offset_; }
+    lap_policy on_lap() const noexcept { return on_lap_; }
 
 private:
     friend struct detail::access;
+
+    // acquire: pairs with the producer's release in close() [pair:spmc_closed]:
+    // having seen 1, a following try_pop sees every message (seq words, and
+    // the write index read-behind consumers gate on) pushed before close.
+    bool ended() const noexcept { return prod_->closed.load(std::memory_order_acquire) != 0; }
+
+    // wait_site::segment_check: status::replaced when the name leads
+    // elsewhere (see pop()). Runs once per W::check_every while waiting.
+    static status name_gone(const void* self) noexcept {
+        const consumer& c = *static_cast<const consumer*>(self);
+        switch (que::detail::name_state_of(c.map_)) {
+        case que::detail::name_state::replaced: return status::replaced;
+        case que::detail::name_state::removed:
+            // relaxed: a hint; a producer that is joining now makes the
+            // next check (or a message) end the wait anyway.
+            return c.prod_->pid.load(std::memory_order_relaxed) == 0 ? status::replaced : que::detail::pending;
+        default: return que::detail::pending;
+        }
+    }
 
     read_result read_to(void* out) noexcept {
         if constexpr (read_behind) {
@@ -670,7 +796,7 @@ private:
     }
 
     consumer(que::detail::mapping m, const options& opt) noexcept
-        : base(std::move(m)), stride_(opt.stride), offset_(opt.offset) {
+        : base(std::move(m)), stride_(opt.stride), offset_(opt.offset), on_lap_(opt.on_lap) {
         // acquire: pairs with the producer's release in publish(): every
         // message below w is complete and visible to our seq loads.
         const std::uint64_t w = prod_->write.load(std::memory_order_acquire);
@@ -679,17 +805,25 @@ private:
         if (opt.start == start_at::oldest) {
             r = w > N ? w - N : 0;
         } else {
-            // w lags the producer by up to publish_interval pushes: walk the
-            // slots past it that already hold complete messages (at most one
-            // lap), so that "latest" means "not complete yet" exactly.
-            r = w;
-            for (std::uint64_t i = 0; i < N; ++i) {
-                const std::uint64_t q = seq_of(this->slot(r)).load(std::memory_order_acquire);
-                if (q < 2 * r + 2) break;
-                r = std::max(r + 1, q / 2);  // q / 2: one past the index the slot holds
-            }
+            // "latest" means "not complete yet" exactly.
+            r = first_incomplete(w);
         }
         next_ = round_to_share(r);
+    }
+
+    // The first index from `r` on whose message is not complete yet: `r`
+    // comes from the published write index, which lags the producer by up to
+    // publish_interval pushes, so walk the slots past it that already hold
+    // complete messages (at most one lap). A slot's word is believed only
+    // within a lap of where we are (a corrupt one must not fling us far).
+    std::uint64_t first_incomplete(std::uint64_t r) const noexcept {
+        for (std::uint64_t i = 0; i < N; ++i) {
+            // acquire: pairs with the producer's release of 2x+2 [pair:spmc_slot].
+            const std::uint64_t q = seq_of(this->slot(r)).load(std::memory_order_acquire);
+            if (q < 2 * r + 2 || q / 2 - r > N) break;
+            r = std::max(r + 1, q / 2);  // q / 2: one past the index the slot holds
+        }
+        return r;
     }
 
     // The smallest index >= r in this consumer's share (== offset mod stride).
@@ -715,8 +849,16 @@ private:
         // ahead). A corrupt word must not fling us 2^63 messages forward.
         const std::uint64_t proven = q > 0 ? (q - 1) / 2 : 0;
         const std::uint64_t newest = (proven > w && proven - w <= N) ? proven : w;
-        constexpr std::uint64_t back = N - 1 - lap_headroom;  // newest - back: landing index
-        const std::uint64_t floor = newest > back ? newest - back : 0;
+        std::uint64_t floor = 0;
+        if (on_lap_ == lap_policy::oldest) {
+            constexpr std::uint64_t back = N - 1 - lap_headroom;  // newest - back: landing index
+            floor = newest > back ? newest - back : 0;
+        } else {
+            // The newest complete message: the one before the first that is
+            // not complete, walking on from `newest` (w may lag).
+            const std::uint64_t head = first_incomplete(newest);
+            floor = head > 0 ? head - 1 : 0;
+        }
         const std::uint64_t target = round_to_share(std::max(next_ + stride_, floor));
         const std::uint64_t skipped = (target - next_) / stride_;
         missed_ += skipped;
@@ -731,6 +873,7 @@ private:
     std::uint64_t stride_ = 1;
     std::uint64_t offset_ = 0;
     std::uint64_t missed_ = 0;
+    lap_policy on_lap_ = lap_policy::oldest;
 };
 
 // Creates a ring in `where` (process-private by default) and returns its

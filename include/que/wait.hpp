@@ -55,6 +55,8 @@ enum class status : std::uint8_t {
     timeout,    // a timed call (push_for / pop_for) reached its deadline first
     closed,     // the peer closed the channel (for a consumer: and everything sent was received)
     peer_dead,  // the peer's process died (kill -9, crash) without closing, and nothing is left to receive
+    replaced,   // the segment's name no longer leads to it (removed, or a new segment under it) and nothing
+                // is left to receive: nobody can join it any more; reopen the name (spmc consumers)
 };
 
 constexpr const char* to_string(status s) noexcept {
@@ -63,6 +65,7 @@ constexpr const char* to_string(status s) noexcept {
     case status::timeout: return "timeout";
     case status::closed: return "closed";
     case status::peer_dead: return "peer_dead";
+    case status::replaced: return "replaced";
     }
     return "unknown";
 }

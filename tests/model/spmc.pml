@@ -24,6 +24,10 @@
  *   q1 >  2r+2 : lapped
  *   lapped     : W = write; r' = smallest index >= max(r+k, W-N+1+HEADROOM)
  *                with r' == o mod k; missed += (r'-r)/k; r = r'
+ * Close (the end of the stream): after its last push the producer publishes
+ * write = P (flush), then closed = true. A consumer that finds nothing
+ * ("empty") loads closed; once it has seen it set, the next "empty" is the
+ * end: status::closed. It terminates only that way.
  * Each shared access is one atomic step; local arithmetic is folded into it.
  * Promela is sequentially consistent: the model checks the protocol logic;
  * the implementation must still order the payload loads before the re-load of
@@ -37,6 +41,7 @@
  *  - accepted indices strictly increase, and are == o mod k;
  *  - if the producer had finished before the consumer's seq load and the
  *    consumer sees "empty", then r >= produced (nothing left behind);
+ *  - a consumer reports closed only once drained: closed_at >= P;
  *  - at the end: received + missed == #{ x < P : x == o mod k } per consumer;
  *  - LTL all_drained: <> (cdone == NCONS)   (check with pan -a -f).
  *
@@ -56,6 +61,10 @@
  *                                only now and then, as without read-behind: a
  *                                consumer reports empty with messages left
  *                                after the last push returned
+ *   -DBROKEN_CLOSED_NO_RELOOK    the consumer reports closed as soon as it sees
+ *                                the flag after an empty look, without looking
+ *                                again: the last messages can be pushed between
+ *                                that look and the close
  */
 
 #ifndef N
@@ -82,6 +91,7 @@ byte pl0[N];
 byte pl1[N];
 byte write = 0;          /* published write index (may lag) */
 bool pdone = false;
+bool closed = false;     /* producer_block::closed */
 byte cdone = 0;
 #ifdef READ_BEHIND
 byte pushed = 0;         /* ghost: pushes that have returned */
@@ -120,7 +130,8 @@ active proctype producer()
      skip
 #endif
   od;
-  write = P;
+  write = P;              /* close(): flush ... */
+  closed = true;          /* ... then closed (release) */
   pdone = true
 }
 
@@ -132,6 +143,8 @@ proctype consumer(byte k; byte o)
   byte q1, q2, c0, c1, W;
   byte received = 0, missed = 0;
   bool done_before;
+  bool saw_closed = false;       /* loaded closed (acquire) after an empty look */
+  short closed_at;               /* r when it reported status::closed */
 #ifdef READ_BEHIND
   byte cw = 0;                   /* last published write index seen */
   byte seen = 0;                 /* ghost: pushes returned before our load of write */
@@ -157,10 +170,10 @@ proctype consumer(byte k; byte o)
            assert(r >= seen);
            if
            :: done_before ->
-              assert(r >= P);    /* drained: nothing left behind */
-              break
-           :: else -> goto next
-           fi
+              assert(r >= P)     /* drained: nothing left behind */
+           :: else -> skip
+           fi;
+           goto nothing
         :: else -> done_before = false; seen = 0
         fi
      :: else -> skip
@@ -194,11 +207,11 @@ proctype consumer(byte k; byte o)
      :: q1 < 2 * r + 2 ->        /* q1 <= 2r+1: not available yet */
         if
         :: done_before ->
-           assert(r >= P);       /* drained: nothing left behind */
-           break
-        :: else ->               /* try_pop returns empty; retry */
-           q1 = 0
-        fi
+           assert(r >= P)        /* drained: nothing left behind */
+        :: else -> skip
+        fi;
+        q1 = 0; done_before = false;
+        goto nothing             /* try_pop returns empty */
      :: q1 > 2 * r + 2 ->
 lapped:
         atomic {
@@ -222,6 +235,23 @@ lapped:
           r = target;
           W = 0; target = 0; q1 = 0; q2 = 0; c0 = 0; c1 = 0; done_before = false
         }
+     fi;
+     goto next;
+nothing:                         /* pop's probe found nothing */
+     if
+     :: saw_closed ->            /* nothing after seeing closed: status::closed */
+        closed_at = r;
+        assert(closed_at >= P);  /* only once drained */
+        break
+     :: else ->
+#ifndef BROKEN_CLOSED_NO_RELOOK
+        saw_closed = closed      /* load_acquire(closed); if set, look once more */
+#else
+        if                       /* BUG: closed at once, no second look */
+        :: closed -> closed_at = r; assert(closed_at >= P); break
+        :: else -> skip
+        fi
+#endif
      fi;
 next: skip
   od;

@@ -444,14 +444,15 @@ TEST_CASE("shm trust: an spmc consumer maps the segment read-only, and still rec
         // while the producer's takes the byte.
         CHECK(kernel_store_faults(rx.metadata().data()));
         CHECK_FALSE(kernel_store_faults(tx.metadata().data()));
-        // It waits (futex on a read-only page) and receives every message.
+        // It waits (futex on a read-only page: wait::sleep, not the default
+        // spin) and receives every message.
         msg8 m{};
-        CHECK(rx.pop_for(m, 20ms) == que::status::timeout);
+        CHECK(rx.pop_for<que::wait::sleep>(m, 20ms) == que::status::timeout);
         const std::uint64_t count = 200;
         que_test::sequence_checker check;
         for (std::uint64_t i = 0; i < count; ++i) {
             tx.push(msg8::make(i));
-            REQUIRE(rx.pop_for(m, 5s) == que::status::ok);
+            REQUIRE(rx.pop_for<que::wait::sleep>(m, 5s) == que::status::ok);
             check.feed(m);
         }
         INFO(check);

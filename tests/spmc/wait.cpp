@@ -1,5 +1,5 @@
-// que::spmc blocking pop (pop / pop_for / pop_until): an idle blocked consumer
-// costs ~no CPU, timeouts are honoured, a paced stream received through pop
+// que::spmc blocking pop (pop / pop_for / pop_until): an idle consumer blocked
+// with wait::sleep costs ~no CPU, timeouts are honoured (both strategies), a paced stream received through pop
 // is checked message by message and fully accounted for, and a consumer
 // blocked on a SIGKILLed producer (another process, over que::shm) returns
 // status::peer_dead within a bounded time, after draining what it pushed.
@@ -46,7 +46,7 @@ double ms(clock_type::duration d) { return std::chrono::duration<double, std::mi
 
 } // namespace
 
-TEST_CASE("spmc pop: a consumer blocked for 1 s on an idle ring uses < 5% of a CPU, then gets the message",
+TEST_CASE("spmc pop<wait::sleep>: a consumer blocked for 1 s on an idle ring uses < 5% of a CPU, then gets the message",
           "[spmc][wait]") {
     auto [tx, rx_] = que::spmc::make<msg, 64>();
     auto& rx = rx_;  // clang 14 cannot capture a structured binding
@@ -59,7 +59,7 @@ TEST_CASE("spmc pop: a consumer blocked for 1 s on an idle ring uses < 5% of a C
         const auto cpu0 = thread_cpu_time();
         const auto t0 = clock_type::now();
         started.store(true, std::memory_order_release);
-        st = rx.pop(got);
+        st = rx.pop<que::wait::sleep>(got);  // the default, wait::spin, would keep the core busy
         blocked = clock_type::now() - t0;
         cpu = thread_cpu_time() - cpu0;
     });
@@ -86,19 +86,22 @@ TEST_CASE("spmc pop_for / pop_until: timeouts are honoured, a waiting message is
     msg m{};
     for (const auto d : {0ms, 1ms, 20ms, 200ms}) {
         const auto t0 = clock_type::now();
-        const que::status st = rx.pop_for(m, d);
+        const que::status st = rx.pop_for<que::wait::sleep>(m, d);
         const auto took = clock_type::now() - t0;
-        INFO("pop_for(" << d.count() << " ms) took " << ms(took) << " ms");
+        INFO("pop_for<sleep>(" << d.count() << " ms) took " << ms(took) << " ms");
         CHECK(st == que::status::timeout);
         CHECK(took >= d);
         CHECK(took < d + 100ms);  // "not much late": slices are 1 ms; slack for a loaded machine
     }
     {
         const auto t0 = clock_type::now();
-        CHECK(rx.pop_until(m, t0 - 1s) == que::status::timeout);
+        CHECK(rx.pop_until<que::wait::sleep>(m, t0 - 1s) == que::status::timeout);
         CHECK(clock_type::now() - t0 < 100ms);
         const auto deadline = clock_type::now() + 30ms;
-        CHECK(rx.pop_until(m, deadline) == que::status::timeout);
+        CHECK(rx.pop_until<que::wait::sleep>(m, deadline) == que::status::timeout);
+        const auto spin_deadline = clock_type::now() + 30ms;
+        CHECK(rx.pop_until(m, spin_deadline) == que::status::timeout);  // the default strategy: wait::spin
+        CHECK(clock_type::now() >= spin_deadline);
         CHECK(clock_type::now() >= deadline);
     }
     tx.push(msg::make(0));
@@ -142,7 +145,8 @@ TEST_CASE("spmc pop: a paced stream received through pop, every message checked,
             // Read the flag before popping: a timeout after the producer had
             // finished then really means drained.
             const bool finished = done.load(std::memory_order_acquire);
-            const que::status st = rx.pop_for(m, 50ms);
+            // wait::sleep: the pauses below let it reach its sleeping phase.
+            const que::status st = rx.pop_for<que::wait::sleep>(m, 50ms);
             if (st == que::status::ok) {
                 gaps.got(book, m);
                 continue;
@@ -223,7 +227,7 @@ TEST_CASE("spmc pop: a SIGKILLed producer process is reported as peer_dead, afte
         if (child == 0) child_producer(name, 3, flag);
         // pop waits for the child to open the ring and push.
         for (std::uint64_t i = 0; i < 3; ++i) {
-            REQUIRE(rx.pop(m) == que::status::ok);
+            REQUIRE(rx.pop<que::wait::sleep>(m) == que::status::ok);
             CHECK((m.intact() && m.seq() == i));
         }
         // Alive and silent: a timeout, not peer_dead.
@@ -235,7 +239,7 @@ TEST_CASE("spmc pop: a SIGKILLed producer process is reported as peer_dead, afte
             killed_at.store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
             ::kill(child, SIGKILL);
         });
-        const que::status st = rx.pop_for(m, 10s);
+        const que::status st = rx.pop_for<que::wait::sleep>(m, 10s);
         const auto returned = clock_type::now();
         killer.join();
         const auto detect = returned - clock_type::time_point(clock_type::duration(killed_at.load()));
@@ -260,7 +264,7 @@ TEST_CASE("spmc pop: a SIGKILLed producer process is reported as peer_dead, afte
         int ws = 0;
         CHECK(::waitpid(child, &ws, 0) == child);
         for (std::uint64_t i = 0; i < 5; ++i) {
-            REQUIRE(rx.pop(m) == que::status::ok);
+            REQUIRE(rx.pop<que::wait::sleep>(m) == que::status::ok);
             CHECK((m.intact() && m.seq() == i));
         }
         const auto t0 = clock_type::now();

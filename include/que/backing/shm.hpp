@@ -417,8 +417,10 @@ private:
             // The fd closes here (dropping a creator's lock: state is ready);
             // the mapping keeps the segment alive.
             bool* remove_flag = &region->remove_on_close;
-            return {base,    bytes, options.pages, false, created, std::shared_ptr<void>(region, base),
-                    remove_flag, read_only};
+            detail::mapping m{base,    bytes, options.pages, false, created, std::shared_ptr<void>(region, base),
+                              remove_flag, read_only};
+            if (st.st_ino != 0) m.named = detail::name_of_segment(dfd, name, st);  // for name_state_of (spmc replaced())
+            return m;
         }
     }
 };

@@ -77,6 +77,12 @@ struct wait_site {
     // already published again publishes nothing new.
     std::atomic<std::uint64_t>* own_index = nullptr;
     std::uint64_t own_value = 0;
+    // Optional slow check made at each liveness check after the peer's
+    // (system calls allowed): anything but `pending` ends the wait with that
+    // status, after a last probe (spmc: status::replaced when the segment's
+    // name no longer leads to it).
+    status (*segment_check)(const void*) noexcept = nullptr;
+    const void* segment_check_arg = nullptr;
 };
 
 // Publisher side, called right after the index was stored with seq_cst:
@@ -144,6 +150,12 @@ status wait_until(const wait_site& site, Probe&& probe, wait_clock::time_point d
             if (check_peer(*site.peer_pid, *site.peer_start_time) == peer_state::dead) {
                 if (const status r = probe(std::memory_order_acquire); r != pending) return r;
                 return status::peer_dead;
+            }
+            if (site.segment_check != nullptr) {
+                if (const status s = site.segment_check(site.segment_check_arg); s != pending) {
+                    if (const status r = probe(std::memory_order_acquire); r != pending) return r;
+                    return s;
+                }
             }
         }
         if constexpr (!W::sleeps) {
