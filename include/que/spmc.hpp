@@ -827,9 +827,13 @@ private:
     }
 
     // The smallest index >= r in this consumer's share (== offset mod stride).
+    // Indices near 2^64 come only from a corrupt segment (a genuine one never
+    // gets there), but 2^64 is no multiple of most strides: where rounding up
+    // would wrap, round down instead, so the index stays in this share.
     std::uint64_t round_to_share(std::uint64_t r) const noexcept {
         const std::uint64_t m = r % stride_;
-        return r + (offset_ + stride_ - m) % stride_;
+        const std::uint64_t up = r + (offset_ + stride_ - m) % stride_;
+        return up >= r ? up : r - (m + stride_ - offset_) % stride_;
     }
 
     // Lapped at next_ after seeing seq value `q` (> 2*next_+2, or the changed

@@ -46,7 +46,7 @@ double ms(clock_type::duration d) { return std::chrono::duration<double, std::mi
 
 } // namespace
 
-TEST_CASE("spmc pop<wait::sleep>: a consumer blocked for 1 s on an idle ring uses < 5% of a CPU, then gets the message",
+TEST_CASE("spmc pop<wait::sleep>: a consumer blocked for 1 s on an idle ring uses < 5% of a CPU (10% under sanitizers), then gets the message",
           "[spmc][wait]") {
     auto [tx, rx_] = que::spmc::make<msg, 64>();
     auto& rx = rx_;  // clang 14 cannot capture a structured binding
@@ -76,7 +76,11 @@ TEST_CASE("spmc pop<wait::sleep>: a consumer blocked for 1 s on an idle ring use
     CHECK(got.intact());
     CHECK(got.seq() == 0);
     CHECK(blocked >= 1s);
-    CHECK(cpu_share < 0.05);
+    // The sanitizer builds (QUE_TEST_SCALE_DIVISOR > 1) instrument every
+    // atomic of each poll between sleep slices: TSan measured 5.4 % here.
+    const double bound = QUE_TEST_SCALE_DIVISOR > 1 ? 0.10 : 0.05;
+    INFO("bound " << 100 * bound << "%");
+    CHECK(cpu_share < bound);
     std::cout << "spmc idle pop: blocked " << ms(blocked) << " ms, cpu " << cpu.count() << " us ("
               << 100 * cpu_share << "%), woke " << ms(clock_type::now() - pushed_at) << " ms after the push or less\n";
 }

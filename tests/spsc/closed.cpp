@@ -47,6 +47,13 @@ std::pair<int, std::string> run_child(F&& body) {
     char buf[512];
     for (ssize_t n; (n = ::read(err[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
     ::close(err[0]);
+    // qemu-user (scripts/test-aarch64.sh) reports the child's abort on the
+    // same stderr: "qemu: uncaught target signal 6 (Aborted) - core dumped".
+    // That line is the emulator's, not que's: drop it.
+    if (const auto at = text.find("qemu: uncaught target signal"); at != std::string::npos) {
+        const auto end = text.find('\n', at);
+        text.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
+    }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
